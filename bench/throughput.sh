@@ -1,0 +1,301 @@
+#!/usr/bin/env bash
+# Hello-world HTTP throughput: islet vs Deno vs workerd, measured with wrk.
+#
+# Each server is pinned to one CPU (SERVER_CPU, default 0) with taskset and wrk
+# to another (WRK_CPU, default 1), so every server gets exactly one core.
+#   islet   : `islet serve --workers 1` (one isolate thread).
+#   Deno    : Deno.serve runs JavaScript on a single thread (no --parallel).
+#   workerd : has no thread-count option; it runs all JavaScript on one event-loop
+#             thread per process, so one process is single-threaded for JS.
+# Helper threads (V8 GC/compiler, tokio) are confined to the same core by taskset.
+#
+# Usage: bench/throughput.sh            # all servers
+#        SERVERS="deno workerd" bench/throughput.sh
+#
+# Environment (defaults in brackets):
+#   SERVERS        servers to run, in order              [islet deno workerd]
+#   PEERS_DIR      cache folder for Deno and workerd     [/work/peers]
+#   NO_INSTALL=1   never install missing peers/wrk; skip them instead
+#   ISLET_BIN      islet binary                          [<repo>/target/release/islet]
+#   ISLET_PORT / DENO_PORT / WORKERD_PORT                [9100 / 9101 / 9102]
+#   WRK_THREADS / WRK_CONNS / WRK_DURATION               [1 / 64 / 10s]
+#   WARMUP         warm-up run before measuring, 0 = off [3s]
+#   SERVER_CPU / WRK_CPU                                 [0 / 1]
+#   STARTUP_TIMEOUT  seconds to wait for a port          [30]
+#   OUT_DIR        where wrk outputs and server logs go  [a new temp dir]
+set -uo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$SCRIPT_DIR/.." && pwd)"
+
+SERVERS="${SERVERS:-islet deno workerd}"
+PEERS_DIR="${PEERS_DIR:-/work/peers}"
+NO_INSTALL="${NO_INSTALL:-0}"
+ISLET_BIN="${ISLET_BIN:-$REPO_DIR/target/release/islet}"
+ISLET_PORT="${ISLET_PORT:-9100}"
+DENO_PORT="${DENO_PORT:-9101}"
+WORKERD_PORT="${WORKERD_PORT:-9102}"
+WRK_THREADS="${WRK_THREADS:-1}"
+WRK_CONNS="${WRK_CONNS:-64}"
+WRK_DURATION="${WRK_DURATION:-10s}"
+WARMUP="${WARMUP:-3s}"
+SERVER_CPU="${SERVER_CPU:-0}"
+WRK_CPU="${WRK_CPU:-1}"
+STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-30}"
+OUT_DIR="${OUT_DIR:-$(mktemp -d /tmp/islet-throughput.XXXXXX)}"
+mkdir -p "$OUT_DIR"
+
+DENO_PKG="@deno/linux-x64-glibc"
+WORKERD_PKG="workerd"
+
+log() { printf '[throughput] %s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------- cleanup
+SERVER_PIDS=()
+TMP_DIRS=()
+cleanup() {
+  local pid
+  for pid in "${SERVER_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill "$pid" 2>/dev/null
+      for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+      kill -9 "$pid" 2>/dev/null
+    fi
+    wait "$pid" 2>/dev/null
+  done
+  SERVER_PIDS=()
+  local d
+  for d in "${TMP_DIRS[@]}"; do rm -rf "$d"; done
+  TMP_DIRS=()
+}
+trap cleanup EXIT
+trap 'log "interrupted"; exit 130' INT TERM
+
+stop_server() {
+  local pid="$1" keep=() p
+  kill "$pid" 2>/dev/null
+  for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
+  kill -9 "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  for p in "${SERVER_PIDS[@]}"; do [[ "$p" != "$pid" ]] && keep+=("$p"); done
+  SERVER_PIDS=("${keep[@]}")
+}
+
+# ---------------------------------------------------------------- tools
+PIN_SERVER=()
+PIN_WRK=()
+setup_pinning() {
+  local ncpu
+  ncpu="$(nproc 2>/dev/null || echo 1)"
+  if ! command -v taskset >/dev/null; then
+    log "warning: taskset not found (package util-linux); running unpinned"
+    return
+  fi
+  if (( ncpu < 2 )) || (( SERVER_CPU >= ncpu )) || (( WRK_CPU >= ncpu )); then
+    log "warning: $ncpu CPU(s) available; cannot pin server to CPU $SERVER_CPU and wrk to CPU $WRK_CPU; running unpinned"
+    return
+  fi
+  PIN_SERVER=(taskset -c "$SERVER_CPU")
+  PIN_WRK=(taskset -c "$WRK_CPU")
+}
+
+ensure_wrk() {
+  command -v wrk >/dev/null && return 0
+  if [[ "$NO_INSTALL" == 1 ]]; then log "wrk not found and NO_INSTALL=1"; return 1; fi
+  local sudo=()
+  if [[ "$(id -u)" != 0 ]]; then
+    if command -v sudo >/dev/null; then sudo=(sudo); else log "wrk not found; install it with: apt-get install -y wrk"; return 1; fi
+  fi
+  log "installing wrk with apt-get ..."
+  "${sudo[@]}" apt-get install -y wrk >"$OUT_DIR/apt-wrk.log" 2>&1 || {
+    log "apt-get install failed; running apt-get update first ..."
+    "${sudo[@]}" apt-get update >>"$OUT_DIR/apt-wrk.log" 2>&1
+    "${sudo[@]}" apt-get install -y wrk >>"$OUT_DIR/apt-wrk.log" 2>&1
+  } || { log "could not install wrk (see $OUT_DIR/apt-wrk.log)"; return 1; }
+  command -v wrk >/dev/null
+}
+
+# Installs an npm package into $PEERS_DIR (a plain folder with a package.json).
+npm_install_peer() {
+  local pkg="$1"
+  if [[ "$NO_INSTALL" == 1 ]]; then log "$pkg missing in $PEERS_DIR and NO_INSTALL=1"; return 1; fi
+  command -v npm >/dev/null || { log "npm not found; cannot install $pkg"; return 1; }
+  mkdir -p "$PEERS_DIR" || return 1
+  [[ -f "$PEERS_DIR/package.json" ]] || printf '{ "name": "islet-bench-peers", "private": true }\n' >"$PEERS_DIR/package.json"
+  log "installing $pkg into $PEERS_DIR with npm (can take a minute) ..."
+  (cd "$PEERS_DIR" && npm install --no-audit --no-fund "$pkg") >"$OUT_DIR/npm-$(echo "$pkg" | tr '/@' '__').log" 2>&1 \
+    || { log "npm install $pkg failed (see $OUT_DIR)"; return 1; }
+  log "installed $pkg"
+}
+
+find_deno() {
+  local c
+  for c in "$PEERS_DIR/node_modules/$DENO_PKG/deno" "$PEERS_DIR/node_modules/.bin/deno"; do
+    [[ -x "$c" ]] && { echo "$c"; return 0; }
+  done
+  return 1
+}
+
+find_workerd() {
+  local c
+  for c in "$PEERS_DIR"/node_modules/@cloudflare/workerd-linux-64/bin/workerd \
+           "$PEERS_DIR"/node_modules/workerd/bin/workerd; do
+    [[ -x "$c" ]] && { echo "$c"; return 0; }
+  done
+  c="$(find "$PEERS_DIR/node_modules" -path '*workerd*' -type f -name workerd -perm -u+x 2>/dev/null | head -n1)"
+  [[ -n "$c" ]] && { echo "$c"; return 0; }
+  return 1
+}
+
+ensure_deno() {
+  local b
+  b="$(find_deno)" && { echo "$b"; return 0; }
+  npm_install_peer "$DENO_PKG" >&2 || return 1
+  find_deno
+}
+
+ensure_workerd() {
+  local b
+  b="$(find_workerd)" && { echo "$b"; return 0; }
+  npm_install_peer "$WORKERD_PKG" >&2 || return 1
+  find_workerd
+}
+
+# ---------------------------------------------------------------- helpers
+port_in_use() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# Waits until the server answers an HTTP request (and is still alive).
+wait_for_port() {
+  local port="$1" pid="$2" name="$3" deadline=$((SECONDS + STARTUP_TIMEOUT))
+  while (( SECONDS < deadline )); do
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$name exited during startup (log: $OUT_DIR/$name.log)"
+      tail -n 20 "$OUT_DIR/$name.log" >&2
+      return 1
+    fi
+    if port_in_use "$port"; then
+      if ! command -v curl >/dev/null || curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/"; then
+        return 0
+      fi
+    fi
+    sleep 0.1
+  done
+  log "$name did not accept on port $port within ${STARTUP_TIMEOUT}s (log: $OUT_DIR/$name.log)"
+  return 1
+}
+
+RESULTS=()
+add_result() { RESULTS+=("$(printf '%s\t%s\t%s\t%s\t%s' "$@")"); }
+
+# Runs warm-up + measured wrk against a started server; records a result row.
+bench_server() {
+  local name="$1" version="$2" port="$3" pid="$4"
+  local url="http://127.0.0.1:$port/" out="$OUT_DIR/wrk-$name.txt"
+  local body
+  body="$(curl -s --max-time 2 "$url" 2>/dev/null || true)"
+  [[ "$body" == "Hello World" ]] || log "warning: $name answered '${body:0:60}' instead of 'Hello World'"
+  if [[ "$WARMUP" != 0 && -n "$WARMUP" ]]; then
+    log "$name: warm-up ${WARMUP}"
+    "${PIN_WRK[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WARMUP" "$url" >"$OUT_DIR/wrk-$name-warmup.txt" 2>&1
+  fi
+  log "$name: wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION --latency $url"
+  "${PIN_WRK[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" --latency "$url" >"$out" 2>&1
+  local rps p99 errors
+  rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
+  p99="$(awk '$1 == "99%" {print $2}' "$out")"
+  errors="$(awk '/Non-2xx or 3xx responses:/ {n += $NF} /Socket errors:/ {gsub(",", ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$out")"
+  if ! kill -0 "$pid" 2>/dev/null; then
+    log "$name died during the run (log: $OUT_DIR/$name.log)"
+    add_result "$name" "$version" "${rps:-n/a}" "${p99:-n/a}" "server died"
+    return
+  fi
+  if [[ -z "$rps" ]]; then
+    log "could not parse wrk output for $name:"; cat "$out" >&2
+    add_result "$name" "$version" "n/a" "n/a" "wrk failed"
+    return
+  fi
+  add_result "$name" "$version" "$rps" "$p99" "$errors"
+}
+
+# start_server NAME PORT CMD...  -> sets STARTED_PID
+start_server() {
+  local name="$1" port="$2"; shift 2
+  if port_in_use "$port"; then
+    log "port $port is already in use; skipping $name"
+    return 1
+  fi
+  "${PIN_SERVER[@]}" "$@" >"$OUT_DIR/$name.log" 2>&1 &
+  STARTED_PID=$!
+  SERVER_PIDS+=("$STARTED_PID")
+  wait_for_port "$port" "$STARTED_PID" "$name" || { stop_server "$STARTED_PID"; return 1; }
+}
+
+# ---------------------------------------------------------------- servers
+run_islet() {
+  if [[ ! -x "$ISLET_BIN" ]]; then
+    log "islet: $ISLET_BIN not found; run \`cargo build --release\` first. Skipping islet."
+    add_result islet "-" "skipped" "-" "not built"
+    return
+  fi
+  local data
+  data="$(mktemp -d /tmp/islet-bench-data.XXXXXX)"; TMP_DIRS+=("$data")
+  mkdir -p "$data/scripts"
+  cp "$SCRIPT_DIR/fixtures/hello.js" "$data/scripts/hello.js"
+  printf '[{"pattern": "*/*", "script": "hello"}]\n' >"$data/routes.json"
+  local version
+  version="$(timeout 5 "$ISLET_BIN" --version 2>/dev/null | head -n1)"; version="${version:-islet}"
+  log "islet: starting $ISLET_BIN on 127.0.0.1:$ISLET_PORT (data dir $data)"
+  start_server islet "$ISLET_PORT" "$ISLET_BIN" serve --workers 1 --listen "127.0.0.1:$ISLET_PORT" --data-dir "$data" \
+    || { add_result islet "$version" "n/a" "n/a" "failed to start"; return; }
+  bench_server islet "$version" "$ISLET_PORT" "$STARTED_PID"
+  stop_server "$STARTED_PID"
+}
+
+run_deno() {
+  local bin version
+  bin="$(ensure_deno)" || { log "deno unavailable; skipping"; add_result deno "-" "skipped" "-" "not installed"; return; }
+  version="$("$bin" --version 2>/dev/null | head -n1)"
+  log "deno: starting $bin on 127.0.0.1:$DENO_PORT"
+  mkdir -p "$PEERS_DIR/deno_dir"
+  start_server deno "$DENO_PORT" env PORT="$DENO_PORT" DENO_DIR="$PEERS_DIR/deno_dir" DENO_NO_UPDATE_CHECK=1 DENO_NO_PROMPT=1 \
+    "$bin" run --allow-net=127.0.0.1 --allow-env=PORT "$SCRIPT_DIR/peers/deno_hello.js" \
+    || { add_result deno "$version" "n/a" "n/a" "failed to start"; return; }
+  bench_server deno "$version" "$DENO_PORT" "$STARTED_PID"
+  stop_server "$STARTED_PID"
+}
+
+run_workerd() {
+  local bin version
+  bin="$(ensure_workerd)" || { log "workerd unavailable; skipping"; add_result workerd "-" "skipped" "-" "not installed"; return; }
+  version="$("$bin" --version 2>/dev/null | head -n1)"
+  log "workerd: starting $bin on 127.0.0.1:$WORKERD_PORT"
+  start_server workerd "$WORKERD_PORT" "$bin" serve "$SCRIPT_DIR/peers/workerd_hello.capnp" \
+    --socket-addr "http=127.0.0.1:$WORKERD_PORT" \
+    || { add_result workerd "$version" "n/a" "n/a" "failed to start"; return; }
+  bench_server workerd "$version" "$WORKERD_PORT" "$STARTED_PID"
+  stop_server "$STARTED_PID"
+}
+
+# ---------------------------------------------------------------- main
+log "output folder: $OUT_DIR"
+setup_pinning
+ensure_wrk || { log "wrk is required"; exit 1; }
+log "wrk: $(wrk --version 2>&1 | head -n1 | cut -c1-40); servers on CPU ${PIN_SERVER[2]:-any}, wrk on CPU ${PIN_WRK[2]:-any}"
+
+for s in $SERVERS; do
+  case "$s" in
+    islet) run_islet ;;
+    deno) run_deno ;;
+    workerd) run_workerd ;;
+    *) log "unknown server '$s' (known: islet deno workerd)" ;;
+  esac
+done
+
+echo
+echo "wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION --latency (warm-up: $WARMUP); server on CPU ${PIN_SERVER[2]:-any}, wrk on CPU ${PIN_WRK[2]:-any}"
+{
+  printf 'server\tversion\trequests/s\tp99 latency\terrors\n'
+  printf '%s\n' "${RESULTS[@]}"
+} | if command -v column >/dev/null; then column -t -s $'\t'; else cat; fi
+echo
+echo "raw wrk output and server logs: $OUT_DIR"

@@ -1,0 +1,221 @@
+//! Host side of request and response bodies (`js/14_body.js`,
+//! `js/20_worker.js`): lazy request headers, streaming reads of the request
+//! body, the response hand-off (`op_respond`) and streamed response bodies
+//! written chunk by chunk with backpressure.
+
+use bytes::Bytes;
+use http_body_util::BodyExt;
+use tokio::sync::mpsc;
+
+use crate::error::BindingError;
+use crate::host::{self, OpDecl, OpValue};
+use crate::http_types::{BodyChunk, RequestSlot, ResponseBody, ResponseHead};
+use crate::op;
+use crate::v8_util;
+
+/// How many chunks a streamed response may run ahead of the client.
+const RESPONSE_CHANNEL_CHUNKS: usize = 4;
+
+/// The body ops.
+pub fn ops() -> Vec<OpDecl> {
+    vec![
+        op!(op_request_headers),
+        op!(op_body_read),
+        op!(op_body_stream_open),
+        op!(op_body_write),
+        op!(op_body_close),
+        op!(op_body_abort),
+        op!(op_respond),
+        op!(op_respond_error),
+        op!(op_request_done),
+    ]
+}
+
+fn throw(scope: &mut v8::PinScope, err: BindingError) {
+    v8_util::throw(scope, &err);
+}
+
+/// `(rid) -> [name, value, ...]` of the request's headers.
+fn op_request_headers(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, mut rv: v8::ReturnValue) {
+    let rid = match v8_util::arg_u32(&args, 0) {
+        Ok(r) => r,
+        Err(e) => return throw(scope, e),
+    };
+    let pairs: Vec<(String, String)> = match host::state(scope).resources.get_mut::<RequestSlot>(rid) {
+        Ok(slot) => slot
+            .headers
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    let mut values: Vec<v8::Local<v8::Value>> = Vec::with_capacity(pairs.len() * 2);
+    for (k, v) in &pairs {
+        values.push(v8_util::new_string(scope, k).into());
+        values.push(v8_util::new_string(scope, v).into());
+    }
+    rv.set(v8::Array::new_with_elements(scope, &values).into());
+}
+
+/// `(rid) -> Promise<Uint8Array | null>`: the next chunk of the request
+/// body, null at its end.
+fn op_body_read(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, mut rv: v8::ReturnValue) {
+    let rid = match v8_util::arg_u32(&args, 0) {
+        Ok(r) => r,
+        Err(e) => return throw(scope, e),
+    };
+    let cell = match host::state(scope).resources.get_mut::<RequestSlot>(rid) {
+        Ok(slot) => slot.body.clone(),
+        Err(e) => return throw(scope, e),
+    };
+    // The body leaves its cell for the read and comes back after, so a
+    // second concurrent read sees the end instead of racing this one.
+    let body = cell.borrow_mut().take();
+    let fut = async move {
+        let Some(mut body) = body else {
+            return Ok(OpValue::Null);
+        };
+        loop {
+            match body.frame().await {
+                None => return Ok(OpValue::Null),
+                Some(Ok(frame)) => {
+                    if let Ok(data) = frame.into_data() {
+                        if !data.is_empty() {
+                            *cell.borrow_mut() = Some(body);
+                            return Ok(OpValue::Bytes(Vec::from(data)));
+                        }
+                    }
+                }
+                Some(Err(e)) => return Err(BindingError::Io(format!("request body: {e}"))),
+            }
+        }
+    };
+    if let Some(p) = host::spawn_async(scope, fut) {
+        rv.set(p.into());
+    }
+}
+
+/// A streamed response body's sending half.
+struct ResponseStream(mpsc::Sender<BodyChunk>);
+
+/// A streamed response body's receiving half, until `op_respond` takes it.
+struct ResponseStreamReceiver(mpsc::Receiver<BodyChunk>);
+
+/// `() -> [writerRid, readerRid]` for a new streamed response body.
+fn op_body_stream_open(scope: &mut v8::PinScope, _args: v8::FunctionCallbackArguments, mut rv: v8::ReturnValue) {
+    let (tx, rx) = mpsc::channel(RESPONSE_CHANNEL_CHUNKS);
+    let st = host::state(scope);
+    let writer = st.resources.add(ResponseStream(tx));
+    let reader = st.resources.add(ResponseStreamReceiver(rx));
+    let pair = [
+        v8::Integer::new_from_unsigned(scope, writer).into(),
+        v8::Integer::new_from_unsigned(scope, reader).into(),
+    ];
+    rv.set(v8::Array::new_with_elements(scope, &pair).into());
+}
+
+/// `(writerRid, chunk) -> Promise<void>`, settled once the chunk is queued;
+/// rejects when the client went away.
+fn op_body_write(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, mut rv: v8::ReturnValue) {
+    let rid = match v8_util::arg_u32(&args, 0) {
+        Ok(r) => r,
+        Err(e) => return throw(scope, e),
+    };
+    let chunk = match v8_util::arg_bytes(&args, 1) {
+        Ok(b) => Bytes::from(b),
+        Err(e) => return throw(scope, e),
+    };
+    let sender = match host::state(scope).resources.get_mut::<ResponseStream>(rid) {
+        Ok(s) => s.0.clone(),
+        Err(e) => return throw(scope, e),
+    };
+    let fut = async move {
+        sender
+            .send(Ok(chunk))
+            .await
+            .map(|()| OpValue::Undefined)
+            .map_err(|_| BindingError::Io("the client closed the connection".into()))
+    };
+    if let Some(p) = host::spawn_async(scope, fut) {
+        rv.set(p.into());
+    }
+}
+
+/// `(writerRid)`: ends a streamed response body.
+fn op_body_close(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
+    if let Ok(rid) = v8_util::arg_u32(&args, 0) {
+        host::state(scope).resources.close(rid);
+    }
+}
+
+/// `(writerRid, reason)`: aborts a streamed response body mid-way.
+fn op_body_abort(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
+    let Ok(rid) = v8_util::arg_u32(&args, 0) else {
+        return;
+    };
+    let reason = v8_util::arg_string(scope, &args, 1).unwrap_or_default();
+    if let Ok(ResponseStream(tx)) = host::state(scope).resources.take::<ResponseStream>(rid) {
+        let _ = tx.try_send(Err(reason));
+    }
+}
+
+/// `(requestId, status, [name, value, ...], body)` where body is
+/// undefined/null, a string, bytes, or the reader rid of a streamed body.
+fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
+    let rid = match v8_util::arg_u32(&args, 0) {
+        Ok(r) => r,
+        Err(e) => return throw(scope, e),
+    };
+    let status = v8_util::arg_u32(&args, 1).unwrap_or(200);
+    let status = u16::try_from(status).unwrap_or(500);
+    let mut headers = Vec::new();
+    if let Ok(list) = v8::Local::<v8::Array>::try_from(args.get(2)) {
+        let len = list.length();
+        headers.reserve(len as usize / 2);
+        let mut i = 0;
+        while i + 1 < len {
+            let k = list.get_index(scope, i).map(|v| v.to_rust_string_lossy(scope));
+            let v = list.get_index(scope, i + 1).map(|v| v.to_rust_string_lossy(scope));
+            if let (Some(k), Some(v)) = (k, v) {
+                headers.push((k, v));
+            }
+            i += 2;
+        }
+    }
+    let body_arg = args.get(3);
+    let body = if body_arg.is_null_or_undefined() {
+        ResponseBody::Empty
+    } else if body_arg.is_string() {
+        ResponseBody::Full(Bytes::from(body_arg.to_rust_string_lossy(scope)))
+    } else if body_arg.is_number() {
+        let reader = v8_util::arg_u32(&args, 3).unwrap_or(0);
+        match host::state(scope).resources.take::<ResponseStreamReceiver>(reader) {
+            Ok(r) => ResponseBody::Stream(r.0),
+            Err(e) => return throw(scope, e),
+        }
+    } else {
+        match v8_util::with_bytes(body_arg, Bytes::copy_from_slice) {
+            Some(b) => ResponseBody::Full(b),
+            None => return throw(scope, BindingError::Type("unsupported response body".into())),
+        }
+    };
+    host::state(scope).respond(rid, Ok(ResponseHead { status, headers, body }));
+}
+
+/// `(requestId, message)`: the handler threw or its promise rejected.
+fn op_respond_error(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
+    let Ok(rid) = v8_util::arg_u32(&args, 0) else {
+        return;
+    };
+    let message = v8_util::arg_string(scope, &args, 1).unwrap_or_default();
+    host::state(scope).respond(rid, Err(message));
+}
+
+/// `(requestId)`: the request and its `waitUntil` work are over; frees it.
+fn op_request_done(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
+    if let Ok(rid) = v8_util::arg_u32(&args, 0) {
+        let st = host::state(scope);
+        st.resources.close(rid);
+        st.responders.remove(&rid);
+    }
+}

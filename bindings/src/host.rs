@@ -1,0 +1,267 @@
+//! The host-call mechanism: how JavaScript calls Rust.
+//!
+//! A sync op is a plain V8 function callback that returns a value. An async
+//! op returns a promise; its Rust future runs as a task on the worker
+//! thread's tokio `LocalSet`, and when it completes its [`OpResult`] is queued
+//! in [`HostState`] and the runtime's event loop is woken. The loop then
+//! enters the isolate, calls [`resolve_completions`] and runs a microtask
+//! checkpoint. Every binding uses [`spawn_async`]; none has plumbing of its
+//! own. This module does not run the loop (the runtime does).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use crate::error::BindingError;
+use crate::http_types::{ResponseHead, Responder};
+use crate::resources::ResourceTable;
+use crate::timers::TimerQueue;
+use crate::v8_util;
+
+/// One op: its JS-visible name and its native callback.
+#[derive(Clone, Copy)]
+pub struct OpDecl {
+    /// Name under which the op appears on the `ops` object (`op_kv_get`).
+    pub name: &'static str,
+    /// The native callback (also registered as a snapshot external reference).
+    pub callback: v8::FunctionCallback,
+}
+
+/// Declares an op from a `fn(&mut PinScope, FunctionCallbackArguments, ReturnValue)`.
+#[macro_export]
+macro_rules! op {
+    ($f:ident) => {
+        $crate::host::OpDecl {
+            name: stringify!($f),
+            callback: v8::MapFnTo::<v8::FunctionCallback>::map_fn_to($f),
+        }
+    };
+}
+
+/// Converts a completed async op's output into a JS value inside the isolate.
+pub type ToJs = Box<dyn for<'s, 'i> FnOnce(&mut v8::PinScope<'s, 'i>) -> v8::Local<'s, v8::Value>>;
+
+/// What an async op resolves with.
+pub enum OpValue {
+    /// `undefined`
+    Undefined,
+    /// `null`
+    Null,
+    /// A boolean.
+    Bool(bool),
+    /// A number.
+    Number(f64),
+    /// A string.
+    String(String),
+    /// A new `Uint8Array` owning these bytes (no copy).
+    Bytes(Vec<u8>),
+    /// Anything else, built by a closure once inside the isolate.
+    Custom(ToJs),
+}
+
+/// The outcome of an async op.
+pub type OpResult = Result<OpValue, BindingError>;
+
+impl OpValue {
+    /// Builds the JS value.
+    pub fn into_js<'s>(self, scope: &mut v8::PinScope<'s, '_>) -> v8::Local<'s, v8::Value> {
+        match self {
+            OpValue::Undefined => v8::undefined(scope).into(),
+            OpValue::Null => v8::null(scope).into(),
+            OpValue::Bool(b) => v8::Boolean::new(scope, b).into(),
+            OpValue::Number(n) => v8::Number::new(scope, n).into(),
+            OpValue::String(s) => v8_util::new_string(scope, &s).into(),
+            OpValue::Bytes(b) => match v8_util::new_uint8_array(scope, b) {
+                Some(arr) => arr.into(),
+                None => v8::undefined(scope).into(),
+            },
+            OpValue::Custom(f) => f(scope),
+        }
+    }
+}
+
+/// Completions shared between op tasks and the event loop.
+#[derive(Default)]
+pub struct CompletionQueue {
+    ready: RefCell<Vec<(u32, OpResult)>>,
+    woken: std::cell::Cell<bool>,
+    waker: RefCell<Option<std::task::Waker>>,
+}
+
+impl CompletionQueue {
+    /// Queues a result and wakes the loop.
+    pub fn push(&self, id: u32, result: OpResult) {
+        self.ready.borrow_mut().push((id, result));
+        self.wake();
+    }
+
+    /// Wakes the event loop (new timer, new completion).
+    pub fn wake(&self) {
+        self.woken.set(true);
+        if let Some(w) = self.waker.borrow_mut().take() {
+            w.wake();
+        }
+    }
+
+    /// Registers the loop's waker; returns Ready when completions wait or
+    /// something (a new timer) asked the loop to look again.
+    pub fn poll_ready(&self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.ready.borrow().is_empty() && !self.woken.replace(false) {
+            *self.waker.borrow_mut() = Some(cx.waker().clone());
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    }
+
+    fn drain(&self) -> Vec<(u32, OpResult)> {
+        std::mem::take(&mut *self.ready.borrow_mut())
+    }
+}
+
+/// Per-isolate state that ops reach through the isolate slot.
+pub struct HostState {
+    /// Name of the script this isolate runs (for logs).
+    pub script_name: Rc<str>,
+    /// Time origin for `performance.now()`.
+    pub time_origin: Instant,
+    /// Resource table: bodies, decoders, response channels.
+    pub resources: ResourceTable,
+    /// Timers armed by `setTimeout`/`setInterval`.
+    pub timers: TimerQueue,
+    /// Completed async ops waiting to be delivered to JS.
+    pub completions: Rc<CompletionQueue>,
+    /// Where each in-flight request's response goes, by request id.
+    pub responders: HashMap<u32, Responder>,
+    /// Sink for `console.*` output.
+    pub console: Rc<dyn ConsoleSink>,
+    promises: HashMap<u32, v8::Global<v8::PromiseResolver>>,
+    next_promise_id: u32,
+    /// Number of async ops started and not yet delivered.
+    pub pending_ops: usize,
+}
+
+/// Receives the output of `console.*` for one isolate.
+pub trait ConsoleSink {
+    /// One console call: `level` is log, info, warn, error or debug.
+    fn write(&self, script: &str, level: crate::console::Level, message: &str);
+}
+
+impl HostState {
+    /// State for a new isolate running `script_name`.
+    pub fn new(script_name: Rc<str>, console: Rc<dyn ConsoleSink>) -> Self {
+        HostState {
+            script_name,
+            time_origin: Instant::now(),
+            resources: ResourceTable::default(),
+            timers: TimerQueue::default(),
+            completions: Rc::new(CompletionQueue::default()),
+            responders: HashMap::new(),
+            console,
+            promises: HashMap::new(),
+            next_promise_id: 1,
+            pending_ops: 0,
+        }
+    }
+
+    /// Whether anything could still call back into JS.
+    pub fn has_pending_work(&self) -> bool {
+        self.pending_ops > 0 || !self.timers.is_empty()
+    }
+
+    /// Delivers a response head for request `id` to its waiting responder.
+    pub fn respond(&mut self, id: u32, head: Result<ResponseHead, String>) {
+        if let Some(responder) = self.responders.remove(&id) {
+            let _ = responder.send(head);
+        }
+    }
+}
+
+/// The isolate's host state. Panics only if the runtime forgot to install it,
+/// which is a bug, not an input error.
+pub fn state<'a>(scope: &'a mut v8::PinScope) -> &'a mut HostState {
+    #[allow(clippy::expect_used)]
+    scope
+        .get_slot_mut::<HostState>()
+        .expect("HostState is installed before any JS runs")
+}
+
+/// Starts an async op: returns a promise settled with `fut`'s output.
+///
+/// The future is polled once right away; if it is already done (a channel
+/// with room, a cached value) the promise is settled without a task.
+pub fn spawn_async<'s, F>(scope: &mut v8::PinScope<'s, '_>, fut: F) -> Option<v8::Local<'s, v8::Promise>>
+where
+    F: Future<Output = OpResult> + 'static,
+{
+    let resolver = v8::PromiseResolver::new(scope)?;
+    let promise = resolver.get_promise(scope);
+    let mut fut = Box::pin(fut);
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    if let Poll::Ready(result) = fut.as_mut().poll(&mut cx) {
+        settle(scope, resolver, result);
+        return Some(promise);
+    }
+    let st = state(scope);
+    let id = st.next_promise_id;
+    st.next_promise_id = st.next_promise_id.wrapping_add(1).max(1);
+    st.pending_ops += 1;
+    let queue = st.completions.clone();
+    let global = v8::Global::new(scope, resolver);
+    state(scope).promises.insert(id, global);
+    tokio::task::spawn_local(async move {
+        let result = fut.await;
+        queue.push(id, result);
+    });
+    Some(promise)
+}
+
+fn settle(scope: &mut v8::PinScope, resolver: v8::Local<v8::PromiseResolver>, result: OpResult) {
+    match result {
+        Ok(value) => {
+            let value = value.into_js(scope);
+            resolver.resolve(scope, value);
+        }
+        Err(err) => {
+            let exception = v8_util::to_exception(scope, &err);
+            resolver.reject(scope, exception);
+        }
+    }
+}
+
+/// Settles the promises of every completed async op. The caller runs a
+/// microtask checkpoint afterwards. Returns how many were settled.
+pub fn resolve_completions(scope: &mut v8::PinScope) -> usize {
+    let done = state(scope).completions.drain();
+    let count = done.len();
+    for (id, result) in done {
+        let st = state(scope);
+        st.pending_ops = st.pending_ops.saturating_sub(1);
+        let Some(global) = st.promises.remove(&id) else {
+            continue;
+        };
+        let resolver = v8::Local::new(scope, global);
+        settle(scope, resolver, result);
+    }
+    count
+}
+
+/// Boxed future type used by ops that store futures.
+pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
+
+/// Installs every op as a function on `target` (the `ops` object).
+pub fn install_ops(scope: &mut v8::PinScope, target: v8::Local<v8::Object>, ops: &[OpDecl]) {
+    for op in ops {
+        let template = v8::FunctionTemplate::builder_raw(op.callback).build(scope);
+        let Some(function) = template.get_function(scope) else {
+            continue;
+        };
+        let name = v8_util::new_string(scope, op.name);
+        function.set_name(name);
+        target.set(scope, name.into(), function.into());
+    }
+}

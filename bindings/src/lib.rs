@@ -1,0 +1,47 @@
+//! Host side of islet's Web APIs and bindings.
+//!
+//! Every binding is a Rust module here (`op_<binding>_<verb>` functions)
+//! beside a JavaScript file in `js/` that uses them. The host-call mechanism
+//! itself (how an op is registered, how an async op's promise is resolved)
+//! is in [`host`]; the runtime crate drives it from its event loop. This
+//! crate never depends on the runtime: what a binding needs from it (the
+//! request's response channel, the script's name) lives in [`host::HostState`],
+//! which the runtime creates and installs in each isolate.
+
+pub mod body;
+pub mod console;
+pub mod crypto;
+pub mod encoding;
+pub mod error;
+pub mod host;
+pub mod http_types;
+pub mod resources;
+pub mod timers;
+pub mod url;
+pub mod v8_util;
+
+pub use error::BindingError;
+pub use host::{HostState, OpDecl};
+
+/// Every op of every binding, in a fixed order. The order is part of the
+/// startup snapshot: the build and the runtime must use the same list.
+pub fn op_decls() -> Vec<OpDecl> {
+    let mut ops = Vec::new();
+    ops.extend(console::ops());
+    ops.extend(timers::ops());
+    ops.extend(encoding::ops());
+    ops.extend(url::ops());
+    ops.extend(crypto::ops());
+    ops.extend(body::ops());
+    ops
+}
+
+/// External references for the snapshot: one per op callback.
+pub fn external_references() -> Vec<v8::ExternalReference> {
+    op_decls()
+        .into_iter()
+        .map(|op| v8::ExternalReference {
+            function: op.callback,
+        })
+        .collect()
+}

@@ -1,0 +1,118 @@
+// https://fetch.spec.whatwg.org/#response-class
+//
+// Response, with the statics json(), redirect() and error().
+
+const {
+  JSONStringify, ObjectDefineProperty, RegExpPrototypeTest, String, SymbolToStringTag,
+  TypeError, RangeError,
+} = primordials;
+
+const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
+const NULL_BODY_STATUS = { 101: true, 103: true, 204: true, 205: true, 304: true };
+const REDIRECT_STATUS = { 301: true, 302: true, 303: true, 307: true, 308: true };
+
+class Response {
+  #status = 200;
+  #statusText = "";
+  #headers;
+  #body;
+  #type = "default";
+  #url = "";
+
+  constructor(body = null, init = undefined) {
+    init = init === undefined || init === null ? {} : init;
+    if (typeof init !== "object") throw new TypeError("Failed to construct 'Response': cannot convert init to a dictionary.");
+    if (init.status !== undefined) {
+      const status = +init.status;
+      if (!(status >= 200 && status <= 599) || (status | 0) !== status) {
+        throw new RangeError("Failed to construct 'Response': The status provided (" + init.status + ") is outside the range [200, 599].");
+      }
+      this.#status = status;
+    }
+    if (init.statusText !== undefined) {
+      const text = String(init.statusText);
+      if (!RegExpPrototypeTest(REASON, text)) throw new TypeError("Failed to construct 'Response': Invalid statusText");
+      this.#statusText = text;
+    }
+    this.#headers = new internals.Headers(init.headers);
+    internals.headersSetGuard(this.#headers, "response");
+    if (body !== null && body !== undefined) {
+      if (NULL_BODY_STATUS[this.#status] === true) {
+        throw new TypeError("Failed to construct 'Response': Response with null body status cannot have body");
+      }
+      const [inner, type] = internals.InnerBody.extract(body);
+      this.#body = inner;
+      if (type !== null && !this.#headers.has("content-type")) this.#headers.append("content-type", type);
+    } else {
+      this.#body = internals.InnerBody.none();
+    }
+  }
+
+  static json(data, init = undefined) {
+    const text = JSONStringify(data);
+    if (text === undefined) throw new TypeError("Failed to execute 'json' on 'Response': The data is not JSON serializable");
+    const res = new Response(text, init);
+    res.#headers.set("content-type", "application/json");
+    return res;
+  }
+
+  static redirect(url, status = 302) {
+    let parsed;
+    try {
+      parsed = new internals.URL(String(url));
+    } catch {
+      throw new TypeError("Failed to execute 'redirect' on 'Response': Invalid URL: " + String(url));
+    }
+    if (REDIRECT_STATUS[status] !== true) {
+      throw new RangeError("Failed to execute 'redirect' on 'Response': Invalid status code " + status);
+    }
+    const res = new Response(null, { status });
+    res.#headers.set("location", parsed.href);
+    internals.headersSetGuard(res.#headers, "immutable");
+    return res;
+  }
+
+  static error() {
+    const res = new Response(null);
+    res.#type = "error";
+    res.#status = 0;
+    internals.headersSetGuard(res.#headers, "immutable");
+    return res;
+  }
+
+  static _inner(r) { return r.#body; }
+  static _headers(r) { return r.#headers; }
+  static _setUrl(r, url) { r.#url = url; }
+
+  get type() { return this.#type; }
+  get url() { return this.#url; }
+  get redirected() { return false; }
+  get status() { return this.#status; }
+  get ok() { return this.#status >= 200 && this.#status <= 299; }
+  get statusText() { return this.#statusText; }
+  get headers() { return this.#headers; }
+  get webSocket() { return null; }
+  get cf() { return undefined; }
+
+  clone() {
+    if (this.#body.disturbed()) throw new TypeError("Failed to execute 'clone' on 'Response': Response body is already used");
+    const res = new Response(null, { status: this.#status === 0 ? 200 : this.#status, statusText: this.#statusText, headers: this.#headers });
+    res.#status = this.#status;
+    res.#type = this.#type;
+    res.#url = this.#url;
+    res.#body = this.#body.clone();
+    return res;
+  }
+}
+ObjectDefineProperty(Response.prototype, SymbolToStringTag, { value: "Response", configurable: true });
+const responseInner = Response._inner;
+const responseHeaders = Response._headers;
+internals.mixBody(Response, responseInner, responseHeaders);
+internals.responseInner = responseInner;
+internals.responseHeaders = responseHeaders;
+internals.responseSetUrl = Response._setUrl;
+delete Response._inner;
+delete Response._headers;
+delete Response._setUrl;
+internals.Response = Response;
+internals.defineGlobals({ Response });

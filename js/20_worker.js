@@ -1,0 +1,182 @@
+// https://developers.cloudflare.com/workers/runtime-apis/handlers/fetch/
+//
+// The Workers entry points: `export default { fetch(request, env, ctx) }`
+// and `addEventListener("fetch", event => event.respondWith(...))`.
+// Rust calls internals.initWorker once after loading the script, then
+// internals.dispatchFetch(rid, method, url, hasBody) per request; the
+// response goes back through ops.op_respond / op_respond_error, and
+// ops.op_request_done frees the request once its body and waitUntil work
+// are over.
+
+const {
+  ArrayPrototypePush, ObjectDefineProperty, ObjectFreeze, PromiseAllSettled,
+  PromisePrototypeThen, PromiseResolve, String, SymbolToStringTag, TypeError,
+  ReflectApply, ArrayPrototypeIndexOf, ArrayPrototypeSplice, FunctionPrototypeCall,
+} = primordials;
+
+// Service-worker listeners by type.
+const listeners = { fetch: [], scheduled: [] };
+
+function addEventListener(type, listener) {
+  if (typeof listener !== "function" && (listener === null || typeof listener !== "object")) return;
+  const list = listeners[type];
+  if (list !== undefined && ArrayPrototypeIndexOf(list, listener) === -1) ArrayPrototypePush(list, listener);
+}
+function removeEventListener(type, listener) {
+  const list = listeners[type];
+  if (list === undefined) return;
+  const i = ArrayPrototypeIndexOf(list, listener);
+  if (i !== -1) ArrayPrototypeSplice(list, i, 1);
+}
+
+class ExecutionContext {
+  #waitUntil = [];
+  #passThrough = false;
+  waitUntil(promise) {
+    ArrayPrototypePush(this.#waitUntil, PromiseResolve(promise));
+  }
+  passThroughOnException() {
+    this.#passThrough = true;
+  }
+  static _pending(ctx) { return ctx.#waitUntil; }
+}
+ObjectDefineProperty(ExecutionContext.prototype, SymbolToStringTag, { value: "ExecutionContext", configurable: true });
+const pendingOf = ExecutionContext._pending;
+delete ExecutionContext._pending;
+
+class FetchEvent extends internals.Event {
+  #request;
+  #ctx;
+  #response = null;
+  constructor(type, init) {
+    super(type);
+    if (!init || !(init.request instanceof internals.Request)) {
+      throw new TypeError("Failed to construct 'FetchEvent': required member request is undefined.");
+    }
+    this.#request = init.request;
+    this.#ctx = init.ctx || new ExecutionContext();
+  }
+  get request() { return this.#request; }
+  respondWith(response) {
+    if (this.#response !== null) throw new internals.DOMException("respondWith() was already called.", "InvalidStateError");
+    this.#response = PromiseResolve(response);
+  }
+  waitUntil(promise) { this.#ctx.waitUntil(promise); }
+  passThroughOnException() { this.#ctx.passThroughOnException(); }
+  static _response(e) { return e.#response; }
+}
+const eventResponse = FetchEvent._response;
+delete FetchEvent._response;
+
+let handler = null; // (request, ctx) => Response | Promise<Response>
+let env = {};
+
+internals.initWorker = function initWorker(isModule, defaultExport, vars) {
+  env = vars;
+  if (isModule && defaultExport !== undefined && defaultExport !== null) {
+    const fetch = defaultExport.fetch;
+    if (typeof fetch !== "function") {
+      throw new TypeError("The script's default export has no fetch() handler: export default { async fetch(request, env, ctx) { ... } }");
+    }
+    handler = (request, ctx) => FunctionPrototypeCall(fetch, defaultExport, request, env, ctx);
+    return;
+  }
+  if (listeners.fetch.length === 0) {
+    throw new TypeError(
+      isModule
+        ? "The module has no default export with a fetch() handler: add export default { async fetch(request, env, ctx) { ... } }"
+        : "The script registered no fetch handler: call addEventListener(\"fetch\", event => event.respondWith(...))",
+    );
+  }
+  handler = (request, ctx) => {
+    const event = new FetchEvent("fetch", { request, ctx });
+    const list = listeners.fetch;
+    for (let i = 0; i < list.length; i++) {
+      const l = list[i];
+      if (typeof l === "function") FunctionPrototypeCall(l, globalThis, event);
+      else FunctionPrototypeCall(l.handleEvent, l, event);
+    }
+    const response = eventResponse(event);
+    if (response === null) throw new TypeError("No fetch handler called event.respondWith()");
+    return response;
+  };
+};
+
+function describe(err) {
+  if (err !== null && typeof err === "object" && typeof err.stack === "string") return err.stack;
+  try {
+    return String(err);
+  } catch {
+    return "(an error that cannot be printed)";
+  }
+}
+
+function finish(rid, ctx, pump) {
+  const pending = pendingOf(ctx);
+  if (pump !== null) ArrayPrototypePush(pending, pump);
+  if (pending.length === 0) {
+    ops.op_request_done(rid);
+    return;
+  }
+  PromisePrototypeThen(PromiseAllSettled(pending), () => ops.op_request_done(rid));
+}
+
+function respond(rid, ctx, response) {
+  if (!(response instanceof internals.Response)) {
+    ops.op_respond_error(rid, "TypeError: the fetch handler did not return a Response (got " + internals.inspect(response) + ")");
+    finish(rid, ctx, null);
+    return;
+  }
+  const inner = internals.responseInner(response);
+  const headers = internals.headersFlat(internals.responseHeaders(response));
+  const [value, stream] = inner.forResponse();
+  let pump = null;
+  if (stream === null) {
+    ops.op_respond(rid, response.status, headers, value);
+  } else {
+    const [writer, reader] = ops.op_body_stream_open();
+    ops.op_respond(rid, response.status, headers, reader);
+    pump = PromisePrototypeThen(internals.pumpStream(stream, writer), undefined, (err) => {
+      internals.reportError(err);
+    });
+  }
+  inner.used = true;
+  finish(rid, ctx, pump);
+}
+
+internals.dispatchFetch = function dispatchFetch(rid, method, url, hasBody) {
+  const request = internals.newIncomingRequest(rid, method, url, hasBody);
+  const ctx = new ExecutionContext();
+  let result;
+  try {
+    result = handler(request, ctx);
+  } catch (err) {
+    ops.op_respond_error(rid, describe(err));
+    finish(rid, ctx, null);
+    return;
+  }
+  if (result instanceof internals.Response) {
+    respond(rid, ctx, result);
+    return;
+  }
+  PromisePrototypeThen(
+    PromiseResolve(result),
+    (response) => respond(rid, ctx, response),
+    (err) => {
+      ops.op_respond_error(rid, describe(err));
+      finish(rid, ctx, null);
+    },
+  );
+};
+
+const performance = {
+  now() { return ops.op_time_now(); },
+  get timeOrigin() { return 0; },
+  toJSON() { return {}; },
+};
+const navigator = ObjectFreeze({ userAgent: "islet", hardwareConcurrency: 1, language: "en" });
+
+internals.defineGlobals({
+  addEventListener, removeEventListener, FetchEvent, ExecutionContext, performance, navigator,
+  self: globalThis,
+});

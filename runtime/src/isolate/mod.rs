@@ -1,0 +1,246 @@
+//! One V8 isolate running one script version: created from the startup
+//! snapshot, the script loaded into its single context, then entered for
+//! each request, op completion and timer. Not for choosing which isolate
+//! serves a request (that is `worker.rs`) nor for HTTP (that is `server/`).
+
+pub mod event_loop;
+pub mod modules;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use islet_bindings::host::{self, CompletionQueue, ConsoleSink, HostState};
+use islet_bindings::http_types::{RequestBody, RequestSlot, ResponseHead};
+use islet_bindings::v8_util::new_string;
+use tokio::sync::oneshot;
+
+use crate::error::RuntimeError;
+use crate::platform;
+use crate::script::{ScriptFormat, SharedScript};
+use crate::snapshot_builder::INTERNALS_SLOT;
+
+/// Functions of the JS runtime (`js/20_worker.js`) that Rust calls.
+struct Hooks {
+    dispatch_fetch: v8::Global<v8::Function>,
+    fire_timers: v8::Global<v8::Function>,
+}
+
+/// Settings an isolate is created with.
+#[derive(Debug, Clone, Copy)]
+pub struct IsolateOptions {
+    /// Maximum V8 heap, in bytes.
+    pub heap_limit: usize,
+}
+
+impl Default for IsolateOptions {
+    fn default() -> Self {
+        IsolateOptions {
+            heap_limit: 128 << 20,
+        }
+    }
+}
+
+/// The response to one dispatched request: its head, or the uncaught error
+/// (message and stack) that stopped the handler.
+pub type PendingResponse = oneshot::Receiver<Result<ResponseHead, String>>;
+
+/// A request as handed to a script.
+pub struct IncomingRequest<'a> {
+    /// HTTP method.
+    pub method: &'a str,
+    /// Absolute URL (`http://host/path?query`).
+    pub url: &'a str,
+    /// Request headers.
+    pub headers: http::HeaderMap,
+    /// Request body, `None` when the request has none.
+    pub body: Option<RequestBody>,
+}
+
+/// An isolate with one script loaded. Field order matters: the V8 handles
+/// must drop before the isolate.
+pub struct JsIsolate {
+    hooks: Hooks,
+    context: v8::Global<v8::Context>,
+    completions: Rc<CompletionQueue>,
+    /// The script version this isolate runs.
+    pub script: SharedScript,
+    /// When the isolate finished loading.
+    pub created_at: Instant,
+    isolate: v8::OwnedIsolate,
+}
+
+impl JsIsolate {
+    /// Creates an isolate from the snapshot and loads `script` into it.
+    pub fn new(script: SharedScript, console: Rc<dyn ConsoleSink>, options: IsolateOptions) -> Result<JsIsolate, RuntimeError> {
+        platform::init_v8();
+        let params = v8::CreateParams::default()
+            .snapshot_blob(v8::StartupData::from(platform::SNAPSHOT))
+            .external_references(platform::external_references())
+            .heap_limits(0, options.heap_limit);
+        let mut isolate = v8::Isolate::new(params);
+        isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
+        let state = HostState::new(Rc::from(script.name.as_str()), console);
+        let completions = state.completions.clone();
+        isolate.set_slot(state);
+        let (context, hooks) = load(&mut isolate, &script)?;
+        Ok(JsIsolate {
+            hooks,
+            context,
+            completions,
+            script,
+            created_at: Instant::now(),
+            isolate,
+        })
+    }
+
+    /// The queue that wakes this isolate's event loop.
+    pub fn completions(&self) -> Rc<CompletionQueue> {
+        self.completions.clone()
+    }
+
+    /// Hands a request to the script's fetch handler. The response arrives
+    /// on the returned channel, possibly before this returns.
+    pub fn dispatch_fetch(&mut self, request: IncomingRequest<'_>) -> PendingResponse {
+        let (tx, rx) = oneshot::channel();
+        let has_body = request.body.is_some();
+        let rid = {
+            let Some(state) = self.isolate.get_slot_mut::<HostState>() else {
+                return rx;
+            };
+            let rid = state.resources.add(RequestSlot {
+                headers: request.headers,
+                body: Rc::new(RefCell::new(request.body)),
+            });
+            state.responders.insert(rid, tx);
+            rid
+        };
+        let (method, url) = (request.method, request.url);
+        self.enter(|scope, hooks| {
+            let f = v8::Local::new(scope, &hooks.dispatch_fetch);
+            let args = [
+                v8::Integer::new_from_unsigned(scope, rid).into(),
+                new_string(scope, method).into(),
+                new_string(scope, url).into(),
+                v8::Boolean::new(scope, has_body).into(),
+            ];
+            v8::tc_scope!(let tc, scope);
+            let undefined = v8::undefined(tc).into();
+            if f.call(tc, undefined, &args).is_none() {
+                let message = tc
+                    .exception()
+                    .map_or_else(|| "execution terminated".to_string(), |e| modules::describe_exception(tc, e));
+                host::state(tc).respond(rid, Err(message));
+            }
+        });
+        rx
+    }
+
+    /// Delivers completed async ops and due timers to JS.
+    pub fn run_pending(&mut self) {
+        self.enter(|scope, hooks| {
+            host::resolve_completions(scope);
+            scope.perform_microtask_checkpoint();
+            let due = host::state(scope).timers.take_due(Instant::now());
+            if due.is_empty() {
+                return;
+            }
+            let ids: Vec<v8::Local<v8::Value>> = due
+                .iter()
+                .map(|id| v8::Integer::new_from_unsigned(scope, *id).into())
+                .collect();
+            let list = v8::Array::new_with_elements(scope, &ids);
+            let f = v8::Local::new(scope, &hooks.fire_timers);
+            let undefined = v8::undefined(scope).into();
+            f.call(scope, undefined, &[list.into()]);
+        });
+    }
+
+    /// When the earliest armed timer is due.
+    pub fn next_timer(&mut self) -> Option<Instant> {
+        self.isolate.get_slot_mut::<HostState>()?.timers.next_deadline()
+    }
+
+    /// Whether ops, timers or requests are still in flight.
+    pub fn is_busy(&self) -> bool {
+        self.isolate
+            .get_slot::<HostState>()
+            .is_some_and(|s| s.has_pending_work() || !s.responders.is_empty())
+    }
+
+    fn enter<R>(&mut self, f: impl FnOnce(&mut v8::PinScope, &Hooks) -> R) -> R {
+        let hooks = &self.hooks;
+        v8::scope!(let scope, &mut self.isolate);
+        let context = v8::Local::new(scope, &self.context);
+        let scope = &mut v8::ContextScope::new(scope, context);
+        let result = f(scope, hooks);
+        scope.perform_microtask_checkpoint();
+        result
+    }
+}
+
+impl Drop for JsIsolate {
+    fn drop(&mut self) {
+        // Lets the event-loop task notice the isolate is gone and exit.
+        self.completions.wake();
+    }
+}
+
+fn get_function<'s>(
+    scope: &mut v8::PinScope<'s, '_>,
+    internals: v8::Local<'s, v8::Object>,
+    name: &str,
+) -> Result<v8::Local<'s, v8::Function>, RuntimeError> {
+    let key = new_string(scope, name);
+    internals
+        .get(scope, key.into())
+        .and_then(|v| v8::Local::<v8::Function>::try_from(v).ok())
+        .ok_or_else(|| RuntimeError::V8(format!("the snapshot lacks internals.{name}")))
+}
+
+/// Creates the context from the snapshot, runs the script, installs the handler.
+fn load(isolate: &mut v8::OwnedIsolate, script: &SharedScript) -> Result<(v8::Global<v8::Context>, Hooks), RuntimeError> {
+    v8::scope!(let scope, isolate);
+    let context = v8::Context::new(scope, Default::default());
+    let scope = &mut v8::ContextScope::new(scope, context);
+    let internals = context
+        .get_embedder_data(scope, INTERNALS_SLOT)
+        .and_then(|v| v8::Local::<v8::Object>::try_from(v).ok())
+        .ok_or_else(|| RuntimeError::V8("the snapshot has no internals object".into()))?;
+    let dispatch_fetch = get_function(scope, internals, "dispatchFetch")?;
+    let fire_timers = get_function(scope, internals, "fireTimers")?;
+    let init_worker = get_function(scope, internals, "initWorker")?;
+
+    let default_export: v8::Local<v8::Value> = match script.format {
+        ScriptFormat::ServiceWorker => {
+            modules::run_classic(scope, script)?;
+            v8::undefined(scope).into()
+        }
+        ScriptFormat::Module => {
+            let ns = modules::run_modules(scope, script)?;
+            let key = new_string(scope, "default");
+            ns.get(scope, key.into()).unwrap_or_else(|| v8::undefined(scope).into())
+        }
+    };
+    let vars = v8::Object::new(scope);
+    for (k, v) in &script.vars {
+        let key = new_string(scope, k);
+        let value = new_string(scope, v);
+        vars.set(scope, key.into(), value.into());
+    }
+    {
+        v8::tc_scope!(let tc, scope);
+        let is_module = v8::Boolean::new(tc, script.format == ScriptFormat::Module).into();
+        let undefined = v8::undefined(tc).into();
+        if init_worker.call(tc, undefined, &[is_module, default_export, vars.into()]).is_none() {
+            let (e, m) = (tc.exception(), tc.message());
+            return Err(modules::script_error(tc, e, m, &script.main));
+        }
+    }
+    scope.perform_microtask_checkpoint();
+    let hooks = Hooks {
+        dispatch_fetch: v8::Global::new(scope, dispatch_fetch),
+        fire_timers: v8::Global::new(scope, fire_timers),
+    };
+    Ok((v8::Global::new(scope, context), hooks))
+}

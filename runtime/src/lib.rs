@@ -1,0 +1,21 @@
+//! islet: a multi-tenant edge runtime for Workers-style JavaScript.
+//!
+//! Layers, top to bottom: CLI (`main.rs`) -> [`server`] (edge listener,
+//! worker threads) -> [`worker`] (per-thread isolate cache) -> [`isolate`]
+//! (snapshot, script loading, event loop, host calls) -> `islet_bindings`.
+//! [`router`], [`registry`], [`script`], [`observe`] and [`error`] are
+//! leaves. See `docs/architecture.md`.
+
+pub mod config;
+pub mod error;
+pub mod isolate;
+pub mod observe;
+pub mod platform;
+pub mod registry;
+pub mod router;
+pub mod script;
+pub mod server;
+pub mod snapshot_builder;
+pub mod worker;
+
+pub use error::RuntimeError;

@@ -1,0 +1,42 @@
+//! Process-wide V8 set-up: the platform (once), the startup snapshot blob
+//! and the external-reference table every isolate is created with.
+
+use std::borrow::Cow;
+use std::sync::{Once, OnceLock};
+
+/// The startup snapshot built by `build.rs` from `js/`.
+pub static SNAPSHOT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/snapshot.bin"));
+
+static INIT: Once = Once::new();
+
+/// Initialises V8 once per process. Safe to call from any thread, any number
+/// of times.
+pub fn init_v8() {
+    INIT.call_once(|| {
+        let platform = v8::new_default_platform(0, false).make_shared();
+        v8::V8::initialize_platform(platform);
+        v8::V8::initialize();
+    });
+}
+
+struct ExternalRefs(Vec<v8::ExternalReference>);
+
+// SAFETY: the table holds only addresses of `extern "C"` functions; it is
+// built once, never mutated, and V8 only reads it.
+unsafe impl Sync for ExternalRefs {}
+// SAFETY: as above; the addresses are valid on every thread.
+unsafe impl Send for ExternalRefs {}
+
+static REFS: OnceLock<ExternalRefs> = OnceLock::new();
+
+/// External references matching the ones the snapshot was built with.
+pub fn external_references() -> Cow<'static, [v8::ExternalReference]> {
+    let refs = REFS.get_or_init(|| {
+        let mut v = islet_bindings::external_references();
+        v.push(v8::ExternalReference {
+            pointer: std::ptr::null_mut(),
+        });
+        ExternalRefs(v)
+    });
+    Cow::Borrowed(&refs.0)
+}

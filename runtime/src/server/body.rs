@@ -1,0 +1,78 @@
+//! The body type of every response the edge sends: empty, whole, or
+//! streamed from a script chunk by chunk (with backpressure through the
+//! bounded channel the script writes into).
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Frame, SizeHint};
+use islet_bindings::http_types::{BodyChunk, BoxError, ResponseBody};
+use tokio::sync::mpsc;
+
+/// A response body.
+pub enum EdgeBody {
+    /// Nothing.
+    Empty,
+    /// All of it, sent in one frame.
+    Full(Option<Bytes>),
+    /// Chunks from a script's stream.
+    Stream(mpsc::Receiver<BodyChunk>),
+}
+
+impl EdgeBody {
+    /// A body from text.
+    pub fn text(s: impl Into<String>) -> EdgeBody {
+        EdgeBody::Full(Some(Bytes::from(s.into())))
+    }
+}
+
+impl From<ResponseBody> for EdgeBody {
+    fn from(b: ResponseBody) -> Self {
+        match b {
+            ResponseBody::Empty => EdgeBody::Empty,
+            ResponseBody::Full(bytes) => EdgeBody::Full(Some(bytes)),
+            ResponseBody::Stream(rx) => EdgeBody::Stream(rx),
+        }
+    }
+}
+
+/// The script aborted its response stream.
+#[derive(Debug, thiserror::Error)]
+#[error("response stream aborted by the script: {0}")]
+pub struct StreamAborted(String);
+
+impl http_body::Body for EdgeBody {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        match self.get_mut() {
+            EdgeBody::Empty => Poll::Ready(None),
+            EdgeBody::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            EdgeBody::Stream(rx) => match rx.poll_recv(cx) {
+                Poll::Ready(Some(Ok(b))) => Poll::Ready(Some(Ok(Frame::data(b)))),
+                Poll::Ready(Some(Err(reason))) => Poll::Ready(Some(Err(Box::new(StreamAborted(reason))))),
+                Poll::Ready(None) => Poll::Ready(None),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            EdgeBody::Empty => true,
+            EdgeBody::Full(b) => b.is_none(),
+            EdgeBody::Stream(_) => false,
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            EdgeBody::Empty => SizeHint::with_exact(0),
+            EdgeBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
+            EdgeBody::Full(None) => SizeHint::with_exact(0),
+            EdgeBody::Stream(_) => SizeHint::default(),
+        }
+    }
+}

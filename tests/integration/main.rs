@@ -1,0 +1,4 @@
+//! islet's integration tests: one binary, real servers on loopback.
+
+mod common;
+mod core;
