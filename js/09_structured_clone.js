@@ -49,6 +49,7 @@ const {
   ObjectGetOwnPropertyDescriptor,
   ObjectKeys,
   ObjectPrototypeHasOwnProperty,
+  ObjectPrototypeIsPrototypeOf,
   ObjectPrototypeToString,
   RangeError,
   ReferenceError,
@@ -253,10 +254,25 @@ function copyArrayBuffer(buffer) {
   return copy;
 }
 
+// Runtime classes (published on `internals` by their files) whose instances
+// are platform objects; checked through the prototype chain when the file
+// publishes no brand check.
+const PLATFORM_CLASSES = [
+  "Request", "Response", "Headers", "URL", "URLSearchParams", "ReadableStream",
+  "WritableStream", "TransformStream", "TextEncoder", "TextDecoder",
+];
+
 function isPlatformObject(value) {
   for (let i = 0; i < PLATFORM_CHECKS.length; i++) {
     const check = internals[PLATFORM_CHECKS[i]];
     if (typeof check === "function" && check(value)) return true;
+  }
+  for (let i = 0; i < PLATFORM_CLASSES.length; i++) {
+    const ctor = internals[PLATFORM_CLASSES[i]];
+    if (typeof ctor === "function" && ctor.prototype !== undefined &&
+        ObjectPrototypeIsPrototypeOf(ctor.prototype, value)) {
+      return true;
+    }
   }
   return false;
 }

@@ -1,6 +1,7 @@
-//! Script formats, routing, isolation between scripts, errors.
+//! Script formats, routing, isolation between scripts, errors, streaming.
 
-use crate::common::{ScriptSpec, TestServer};
+use crate::common::{fixture, ScriptSpec, TestServer};
+use islet_runtime::script::ScriptVersion;
 
 #[tokio::test]
 async fn module_worker_answers() {
@@ -17,4 +18,124 @@ async fn module_worker_answers() {
     assert_eq!(res.status, 200);
     assert_eq!(res.text(), "Hello /world");
     assert_eq!(res.header("content-type").as_deref(), Some("text/plain;charset=UTF-8"));
+}
+
+#[tokio::test]
+async fn service_worker_format_answers() {
+    let srv = TestServer::with_script("service_worker.js").await;
+    let res = srv.request("PUT", "example.com", "/a/b?x=1", &[], b"body".to_vec()).await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.text(), "sw PUT /a/b?x=1");
+    assert_eq!(res.header("x-format").as_deref(), Some("service-worker"));
+}
+
+#[tokio::test]
+async fn modules_import_each_other() {
+    let mut modules = std::collections::BTreeMap::new();
+    for path in ["index.js", "config.js", "lib/greet.js"] {
+        modules.insert(path.to_string(), fixture(&format!("multi_module/{path}")));
+    }
+    let srv = TestServer::start(vec![], 1).await;
+    srv.registry.put_script(ScriptVersion {
+        name: "multi".into(),
+        version: 1,
+        modules,
+        main: "index.js".into(),
+        format: islet_runtime::script::ScriptFormat::Module,
+        vars: Default::default(),
+    });
+    srv.registry
+        .set_routes(&[islet_runtime::router::Route {
+            pattern: "*/*".into(),
+            script: "multi".into(),
+        }])
+        .unwrap();
+    let res = srv.get("/").await;
+    assert_eq!(res.status, 200, "{}", res.text());
+    assert_eq!(res.json(), serde_json::json!({"greeting": "hello, modules!", "from": "multi_module"}));
+}
+
+#[tokio::test]
+async fn routes_by_host_and_path() {
+    let script = |name: &str| format!(r#"export default {{ fetch() {{ return new Response("{name}"); }} }}"#);
+    let srv = TestServer::start(
+        vec![
+            ScriptSpec::new("api", script("api"), &["example.com/api/*"]),
+            ScriptSpec::new("site", script("site"), &["example.com/*"]),
+            ScriptSpec::new("subs", script("subs"), &["*.example.com/*"]),
+            ScriptSpec::new("exact", script("exact"), &["other.org/only"]),
+        ],
+        1,
+    )
+    .await;
+    assert_eq!(srv.get_host("example.com", "/api/users").await.text(), "api");
+    assert_eq!(srv.get_host("example.com", "/index.html").await.text(), "site");
+    assert_eq!(srv.get_host("example.com:8080", "/api").await.text(), "site");
+    assert_eq!(srv.get_host("shop.example.com", "/").await.text(), "subs");
+    assert_eq!(srv.get_host("other.org", "/only").await.text(), "exact");
+    let miss = srv.get_host("other.org", "/elsewhere").await;
+    assert_eq!(miss.status, 404);
+    assert_eq!(srv.get_host("unknown.net", "/").await.status, 404);
+}
+
+#[tokio::test]
+async fn scripts_cannot_see_each_others_globals() {
+    let srv = TestServer::start(
+        vec![
+            ScriptSpec::new("writer", fixture("globals_writer.js"), &["writer.test/*"]),
+            ScriptSpec::new("reader", fixture("globals_reader.js"), &["reader.test/*"]),
+        ],
+        1,
+    )
+    .await;
+    assert_eq!(srv.get_host("writer.test", "/").await.text(), "writer count=1 secret=writer-secret");
+    assert_eq!(srv.get_host("reader.test", "/").await.text(), "reader sees=undefined");
+    // Module state persists within one script's isolate.
+    assert_eq!(srv.get_host("writer.test", "/").await.text(), "writer count=2 secret=writer-secret");
+}
+
+#[tokio::test]
+async fn uncaught_errors_become_500_and_the_server_keeps_serving() {
+    let srv = TestServer::with_script("errors.js").await;
+    for path in ["/throw", "/reject", "/not-a-response", "/later"] {
+        let res = srv.get(path).await;
+        assert_eq!(res.status, 500, "{path}");
+        assert!(res.text().contains("uncaught exception"), "{path}: {}", res.text());
+        assert!(!res.text().contains("thrown"), "stack must not leak to clients");
+        let ok = srv.get("/ok").await;
+        assert_eq!((ok.status, ok.text().as_str()), (200, "ok"));
+    }
+}
+
+#[tokio::test]
+async fn a_script_without_handler_or_with_syntax_error_gives_500_not_a_crash() {
+    let srv = TestServer::start(
+        vec![
+            ScriptSpec::new("broken", "export default { fetch( { }", &["broken.test/*"]),
+            ScriptSpec::new("nohandler", "export default {}", &["none.test/*"]),
+            ScriptSpec::new("fine", "export default { fetch() { return new Response('fine') } }", &["*/*"]),
+        ],
+        1,
+    )
+    .await;
+    assert_eq!(srv.get_host("broken.test", "/").await.status, 500);
+    assert_eq!(srv.get_host("none.test", "/").await.status, 500);
+    assert_eq!(srv.get_host("fine.test", "/").await.text(), "fine");
+}
+
+#[tokio::test]
+async fn request_body_is_readable_as_text() {
+    let srv = TestServer::with_script("streaming.js").await;
+    let res = srv.post("/text", "héllo wörld".as_bytes().to_vec()).await;
+    assert_eq!(res.text(), "héllo wörld");
+}
+
+#[tokio::test]
+async fn generated_stream_reaches_the_client() {
+    let srv = TestServer::with_script("streaming.js").await;
+    let res = srv.get("/generate?chunks=20&size=1000").await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.body.len(), 20_000);
+    assert!(res.body[..1000].iter().all(|b| *b == b'a'));
+    assert!(res.body[19_000..].iter().all(|b| *b == b'a' + 19));
 }

@@ -84,6 +84,10 @@ impl JsIsolate {
         let completions = state.completions.clone();
         isolate.set_slot(state);
         let (context, hooks) = load(&mut isolate, &script)?;
+        // Several isolates share this thread: none stays entered between
+        // uses; `enter` enters it for each use (see `Drop` too).
+        // SAFETY: the isolate was entered by `Isolate::new` on this thread.
+        unsafe { isolate.exit() };
         Ok(JsIsolate {
             hooks,
             context,
@@ -170,7 +174,9 @@ impl JsIsolate {
 
     fn enter<R>(&mut self, f: impl FnOnce(&mut v8::PinScope, &Hooks) -> R) -> R {
         let hooks = &self.hooks;
-        v8::scope!(let scope, &mut self.isolate);
+        let _entered = Entered::new(&self.isolate);
+        let isolate = &mut self.isolate;
+        v8::scope!(let scope, isolate);
         let context = v8::Local::new(scope, &self.context);
         let scope = &mut v8::ContextScope::new(scope, context);
         let result = f(scope, hooks);
@@ -179,8 +185,33 @@ impl JsIsolate {
     }
 }
 
+/// Keeps an isolate entered on this thread for the guard's lifetime.
+struct Entered(*const v8::Isolate);
+
+impl Entered {
+    fn new(isolate: &v8::OwnedIsolate) -> Entered {
+        let ptr: &v8::Isolate = isolate;
+        // SAFETY: the isolate is alive and only used on this thread; the
+        // guard exits it again before the borrow ends.
+        unsafe { ptr.enter() };
+        Entered(ptr)
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        // SAFETY: `self.0` was entered by `Entered::new` and is still alive
+        // (the guard never outlives the borrow of the isolate).
+        unsafe { (*self.0).exit() };
+    }
+}
+
 impl Drop for JsIsolate {
     fn drop(&mut self) {
+        // `OwnedIsolate`'s own drop exits the isolate and checks that it is
+        // the current one, so enter it first.
+        // SAFETY: alive, this thread; the matching exit is in its drop.
+        unsafe { self.isolate.enter() };
         // Lets the event-loop task notice the isolate is gone and exit.
         self.completions.wake();
     }
