@@ -139,3 +139,52 @@ async fn generated_stream_reaches_the_client() {
     assert!(res.body[..1000].iter().all(|b| *b == b'a'));
     assert!(res.body[19_000..].iter().all(|b| *b == b'a' + 19));
 }
+
+/// Peak resident memory of this process, from /proc (Linux).
+fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+#[tokio::test]
+async fn a_1_gib_upload_is_echoed_back_without_being_held_in_memory() {
+    use bytes::Bytes;
+    use futures_util::StreamExt;
+    use http_body_util::{BodyExt, StreamBody};
+
+    const CHUNK: usize = 256 * 1024;
+    const TOTAL: usize = 1 << 30;
+    let srv = TestServer::with_script("streaming.js").await;
+    let before = peak_rss_bytes();
+
+    let chunk = Bytes::from(vec![7u8; CHUNK]);
+    let upload = futures_util::stream::iter((0..TOTAL / CHUNK).map(move |_| {
+        Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(chunk.clone()))
+    }));
+    let stream = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let req = http::Request::post("/echo")
+        .header("host", "example.com")
+        .body(StreamBody::new(upload))
+        .unwrap();
+    let res = sender.send_request(req).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let mut body = res.into_body().into_data_stream();
+    let mut received = 0usize;
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.unwrap();
+        assert!(chunk.iter().all(|b| *b == 7));
+        received += chunk.len();
+    }
+    assert_eq!(received, TOTAL);
+    let growth = peak_rss_bytes().saturating_sub(before);
+    assert!(growth < 256 << 20, "peak memory grew by {} MiB while echoing 1 GiB", growth >> 20);
+}
