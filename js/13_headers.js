@@ -182,7 +182,7 @@ function iterate(pairs, kind) {
 
 function fill(headers, init) {
   if (init instanceof Headers) {
-    const list = Headers._list(init);
+    const list = headersList(init);
     for (let i = 0; i < list.length; i++) headers.append(list[i][0], list[i][1]);
     return;
   }

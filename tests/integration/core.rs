@@ -188,3 +188,90 @@ async fn a_1_gib_upload_is_echoed_back_without_being_held_in_memory() {
     let growth = peak_rss_bytes().saturating_sub(before);
     assert!(growth < 256 << 20, "peak memory grew by {} MiB while echoing 1 GiB", growth >> 20);
 }
+
+#[tokio::test]
+async fn a_hono_app_answers_its_routes_with_json() {
+    let srv = TestServer::with_script("hono_app.js").await;
+    let res = srv.get("/").await;
+    assert_eq!((res.status, res.json()), (200, serde_json::json!({"message": "hello from hono"})));
+    let res = srv.get("/users/7").await;
+    assert_eq!(res.json(), serde_json::json!({"id": "7", "name": "user-7"}));
+    assert!(res.header("content-type").unwrap_or_default().starts_with("application/json"));
+    let res = srv.get("/search?q=edge%20runtime").await;
+    assert_eq!(res.json(), serde_json::json!({"q": "edge runtime"}));
+    let res = srv
+        .post_with_headers("/echo", br#"{"a":[1,2]}"#.to_vec(), &[("content-type", "application/json")])
+        .await;
+    assert_eq!(res.json(), serde_json::json!({"received": {"a": [1, 2]}}));
+    let res = srv.get("/api/v1/ping").await;
+    assert_eq!(res.json(), serde_json::json!({"pong": true}));
+    assert_eq!(res.header("x-powered-by").as_deref(), Some("islet-test"));
+    let res = srv.get("/api/v1/items/42").await;
+    assert_eq!(res.json(), serde_json::json!({"item": "42"}));
+    let res = srv.get("/nowhere").await;
+    assert_eq!((res.status, res.json()), (404, serde_json::json!({"error": "not found"})));
+    let res = srv.get("/boom").await;
+    assert_eq!(
+        (res.status, res.json()),
+        (500, serde_json::json!({"error": "internal error", "message": "boom"}))
+    );
+}
+
+#[tokio::test]
+async fn an_itty_router_app_answers_its_routes_with_json() {
+    let srv = TestServer::with_script("itty_app.js").await;
+    let res = srv.get("/").await;
+    assert_eq!((res.status, res.json()), (200, serde_json::json!({"message": "hello from itty"})));
+    assert_eq!(srv.get("/users/9").await.json(), serde_json::json!({"id": "9", "name": "user-9"}));
+    assert_eq!(srv.get("/search?q=x").await.json(), serde_json::json!({"q": "x"}));
+    let res = srv.post("/echo", br#"{"k":"v"}"#.to_vec()).await;
+    assert_eq!(res.json(), serde_json::json!({"received": {"k": "v"}}));
+    let res = srv.get("/missing").await;
+    assert_eq!((res.status, res.json()), (404, serde_json::json!({"status": 404, "error": "not found"})));
+}
+
+#[tokio::test]
+async fn wait_until_work_runs_after_the_response() {
+    let srv = TestServer::start(
+        vec![ScriptSpec::new(
+            "wait",
+            r#"
+            let log = [];
+            export default {
+              fetch(request, env, ctx) {
+                const path = new URL(request.url).pathname;
+                if (path === "/log") return Response.json(log);
+                ctx.waitUntil(new Promise((r) => setTimeout(r, 30)).then(() => log.push("background done")));
+                return new Response("responded");
+              },
+            };
+            "#,
+            &["*/*"],
+        )],
+        1,
+    )
+    .await;
+    assert_eq!(srv.get("/work").await.text(), "responded");
+    assert_eq!(srv.get("/log").await.json(), serde_json::json!([]), "waitUntil work must not delay the response");
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(srv.get("/log").await.json(), serde_json::json!(["background done"]));
+}
+
+#[tokio::test]
+async fn env_vars_reach_the_handler() {
+    let srv = TestServer::start(vec![], 1).await;
+    let mut script = ScriptVersion::single(
+        "vars",
+        1,
+        "export default { fetch(req, env) { return Response.json(env) } }".into(),
+    );
+    script.vars.insert("GREETING".into(), "hi".into());
+    srv.registry.put_script(script);
+    srv.registry
+        .set_routes(&[islet_runtime::router::Route {
+            pattern: "*/*".into(),
+            script: "vars".into(),
+        }])
+        .unwrap();
+    assert_eq!(srv.get("/").await.json(), serde_json::json!({"GREETING": "hi"}));
+}
