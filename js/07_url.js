@@ -1,6 +1,6 @@
 // https://url.spec.whatwg.org/
 //
-// URL parsing and setters run in Rust (the `url` crate, ops.op_url_*);
+// URL parsing and setters run in Rust (the `ada-url` crate, ops.op_url_*);
 // a URL object keeps the serialized components it got back.
 // URLSearchParams keeps its list here and serializes with form encoding.
 
@@ -96,7 +96,10 @@ class URL {
   set hash(v) { this.#set(HASH, v); }
   get searchParams() {
     if (this.#searchParams === null) {
-      this.#searchParams = new URLSearchParams(StringPrototypeSlice(this.#parts[SEARCH], 1));
+      // Initialized with the query as is: only the constructor strips a
+      // leading "?", and a query can itself start with one ("??a=b").
+      this.#searchParams = new URLSearchParams();
+      internals.urlSearchParamsReplace(this.#searchParams, StringPrototypeSlice(this.#parts[SEARCH], 1));
       WeakMapPrototypeSet(urlOfParams, this.#searchParams, this);
     }
     return this.#searchParams;

@@ -19,6 +19,8 @@ const {
   ArrayBuffer,
   ArrayBufferPrototypeGetByteLength,
   ArrayBufferPrototypeSlice,
+  ArrayBufferIsView,
+  ArrayIsArray,
   ArrayPrototypePush,
   BigInt64Array,
   BigIntPrototypeValueOf,
@@ -51,6 +53,7 @@ const {
   ObjectPrototypeHasOwnProperty,
   ObjectPrototypeIsPrototypeOf,
   ObjectPrototypeToString,
+  ReflectGetPrototypeOf,
   RangeError,
   ReferenceError,
   RegExp,
@@ -82,6 +85,7 @@ const {
 } = primordials;
 
 const DOMException = internals.DOMException;
+const ObjectPrototype = Object.prototype;
 // Newer builtins that 00_primordials.js may or may not have captured.
 const ArrayBufferPrototypeTransfer = primordials.ArrayBufferPrototypeTransfer;
 const ArrayBufferPrototypeGetDetached = primordials.ArrayBufferPrototypeGetDetached;
@@ -226,10 +230,6 @@ function isErrorObject(value) {
   return ObjectPrototypeToString(value) === "[object Error]";
 }
 
-function isRegExp(value) {
-  return value !== RegExp.prototype && brand(RegExpPrototypeGetSource, value);
-}
-
 function regExpFlags(value) {
   let flags = "";
   for (let i = 0; i < REGEXP_FLAGS.length; i++) {
@@ -297,6 +297,66 @@ const T_ARRAY = 15;
 const T_OBJECT = 16;
 
 // https://html.spec.whatwg.org/multipage/structured-data.html#structuredserializeinternal
+// Kinds of objects with internal slots, found through the prototype chain so
+// that ordinary objects (the common case) cost no failed brand check: a
+// failed check throws, and exceptions are slow. Each candidate is then
+// confirmed with a real brand check. (An object whose prototype was swapped
+// to an unrelated one is classified by that prototype.)
+const K_BOOLEAN = 1;
+const K_NUMBER = 2;
+const K_BIGINT = 3;
+const K_STRING = 4;
+const K_SYMBOL = 5;
+const K_DATE = 6;
+const K_REGEXP = 7;
+const K_ARRAY_BUFFER = 8;
+const K_SHARED_ARRAY_BUFFER = 9;
+const K_MAP = 10;
+const K_SET = 11;
+const K_UNCLONEABLE = 12;
+
+const BUILTIN_PROTOTYPES = new Map();
+MapPrototypeSet(BUILTIN_PROTOTYPES, primordials.Boolean.prototype, [K_BOOLEAN, BooleanPrototypeValueOf]);
+MapPrototypeSet(BUILTIN_PROTOTYPES, primordials.Number.prototype, [K_NUMBER, NumberPrototypeValueOf]);
+MapPrototypeSet(BUILTIN_PROTOTYPES, primordials.BigInt.prototype, [K_BIGINT, BigIntPrototypeValueOf]);
+MapPrototypeSet(BUILTIN_PROTOTYPES, primordials.String.prototype, [K_STRING, StringPrototypeValueOf]);
+MapPrototypeSet(BUILTIN_PROTOTYPES, primordials.Symbol.prototype, [K_SYMBOL, SymbolPrototypeValueOf]);
+MapPrototypeSet(BUILTIN_PROTOTYPES, Date.prototype, [K_DATE, DatePrototypeGetTime]);
+MapPrototypeSet(BUILTIN_PROTOTYPES, RegExp.prototype, [K_REGEXP, isRegExpOrThrow]);
+MapPrototypeSet(BUILTIN_PROTOTYPES, ArrayBuffer.prototype, [K_ARRAY_BUFFER, ArrayBufferPrototypeGetByteLength]);
+if (SharedArrayBufferPrototypeGetByteLength !== undefined) {
+  MapPrototypeSet(BUILTIN_PROTOTYPES, globalThis.SharedArrayBuffer.prototype,
+    [K_SHARED_ARRAY_BUFFER, SharedArrayBufferPrototypeGetByteLength]);
+}
+MapPrototypeSet(BUILTIN_PROTOTYPES, Map.prototype, [K_MAP, MapPrototypeGetSize]);
+MapPrototypeSet(BUILTIN_PROTOTYPES, Set.prototype, [K_SET, SetPrototypeGetSize]);
+MapPrototypeSet(BUILTIN_PROTOTYPES, primordials.WeakMap.prototype,
+  [K_UNCLONEABLE, (v) => WeakMapPrototypeHas(v, v)]);
+MapPrototypeSet(BUILTIN_PROTOTYPES, primordials.WeakSet.prototype,
+  [K_UNCLONEABLE, (v) => WeakSetPrototypeHas(v, v)]);
+MapPrototypeSet(BUILTIN_PROTOTYPES, primordials.WeakRef.prototype, [K_UNCLONEABLE, WeakRefPrototypeDeref]);
+if (FinalizationRegistryPrototypeUnregister !== undefined) {
+  MapPrototypeSet(BUILTIN_PROTOTYPES, primordials.FinalizationRegistry.prototype,
+    [K_UNCLONEABLE, (v) => FinalizationRegistryPrototypeUnregister(v, {})]);
+}
+
+function isRegExpOrThrow(value) {
+  if (value === RegExp.prototype) throw new TypeError("not a RegExp");
+  return RegExpPrototypeGetSource(value);
+}
+
+// The slotted builtin kind of a non-array, non-view object, or 0.
+function builtinKind(value) {
+  let proto = ReflectGetPrototypeOf(value);
+  while (proto !== null && proto !== ObjectPrototype) {
+    const entry = MapPrototypeGet(BUILTIN_PROTOTYPES, proto);
+    if (entry !== undefined) return brand(entry[1], value) ? entry[0] : 0;
+    proto = ReflectGetPrototypeOf(proto);
+  }
+  return 0;
+}
+
+// https://html.spec.whatwg.org/multipage/structured-data.html#structuredserializeinternal
 function serialize(value, memory) {
   const type = typeof value;
   if (type === "symbol") throw uncloneable(value);
@@ -307,115 +367,105 @@ function serialize(value, memory) {
 
   let record;
   let deep = false;
-  let typedArrayName;
 
-  if (brand(BooleanPrototypeValueOf, value)) {
-    record = { t: T_BOOLEAN, v: BooleanPrototypeValueOf(value) };
-  } else if (brand(NumberPrototypeValueOf, value)) {
-    record = { t: T_NUMBER, v: NumberPrototypeValueOf(value) };
-  } else if (brand(BigIntPrototypeValueOf, value)) {
-    record = { t: T_BIGINT, v: BigIntPrototypeValueOf(value) };
-  } else if (brand(StringPrototypeValueOf, value)) {
-    record = { t: T_STRING, v: StringPrototypeValueOf(value) };
-  } else if (brand(SymbolPrototypeValueOf, value)) {
-    throw uncloneable(value);
-  } else if (brand(DatePrototypeGetTime, value)) {
-    record = { t: T_DATE, v: DatePrototypeGetTime(value) };
-  } else if (isRegExp(value)) {
-    record = {
-      t: T_REGEXP,
-      source: RegExpPrototypeGetSource(value),
-      flags: regExpFlags(value),
-    };
-  } else if (isArrayBuffer(value)) {
-    if (isDetached(value)) {
-      throw dataCloneError("An ArrayBuffer is detached and could not be cloned.");
-    }
-    record = { t: T_ARRAY_BUFFER, buffer: copyArrayBuffer(value) };
-  } else if (SharedArrayBufferPrototypeGetByteLength !== undefined &&
-             brand(SharedArrayBufferPrototypeGetByteLength, value)) {
-    throw dataCloneError("SharedArrayBuffer cannot be cloned in this context.");
-  } else if ((typedArrayName = TypedArrayPrototypeGetSymbolToStringTag(value)) !== undefined) {
-    const buffer = TypedArrayPrototypeGetBuffer(value);
-    if (isArrayBuffer(buffer) && isDetached(buffer)) {
-      throw dataCloneError("An ArrayBuffer is detached and could not be cloned.");
-    }
-    record = {
-      t: T_VIEW,
-      ctor: typedArrayName,
-      buffer: serialize(buffer, memory),
-      byteOffset: TypedArrayPrototypeGetByteOffset(value),
-      length: TypedArrayPrototypeGetLength(value),
-    };
-  } else if (brand(DataViewPrototypeGetBuffer, value)) {
-    const buffer = DataViewPrototypeGetBuffer(value);
-    if (isArrayBuffer(buffer) && isDetached(buffer)) {
-      throw dataCloneError("An ArrayBuffer is detached and could not be cloned.");
-    }
-    record = {
-      t: T_VIEW,
-      ctor: "DataView",
-      buffer: serialize(buffer, memory),
-      byteOffset: DataViewPrototypeGetByteOffset(value),
-      length: DataViewPrototypeGetByteLength(value),
-    };
-  } else if (brand(MapPrototypeGetSize, value)) {
-    record = { t: T_MAP, entries: [] };
-    deep = true;
-  } else if (brand(SetPrototypeGetSize, value)) {
-    record = { t: T_SET, items: [] };
-    deep = true;
-  } else if (internals.isDOMException(value)) {
-    record = {
-      t: T_DOM_EXCEPTION,
-      name: value.name,
-      message: value.message,
-      stack: undefined,
-    };
-    const stack = value.stack;
-    if (typeof stack === "string") record.stack = stack;
-  } else if (isErrorObject(value)) {
-    let name = value.name;
-    if (typeof name !== "string" || ERROR_TYPES[name] === undefined) name = "Error";
-    const messageDesc = ObjectGetOwnPropertyDescriptor(value, "message");
-    const message = messageDesc !== undefined && "value" in messageDesc
-      ? `${messageDesc.value}`
-      : undefined;
-    record = {
-      t: T_ERROR,
-      name,
-      message,
-      stack: undefined,
-      hasCause: false,
-      cause: undefined,
-    };
-    MapPrototypeSet(memory, value, record);
-    const causeDesc = ObjectGetOwnPropertyDescriptor(value, "cause");
-    if (causeDesc !== undefined && "value" in causeDesc) {
-      record.hasCause = true;
-      record.cause = serialize(causeDesc.value, memory);
-    }
-    const stack = value.stack;
-    if (typeof stack === "string") record.stack = stack;
-    return record;
-  } else if (typeof internals.isBlob === "function" && internals.isBlob(value)) {
-    record = { t: T_BLOB, blob: value };
-  } else if (
-    brand((v) => WeakMapPrototypeHas(v, v), value) ||
-    brand((v) => WeakSetPrototypeHas(v, v), value) ||
-    brand(WeakRefPrototypeDeref, value) ||
-    (FinalizationRegistryPrototypeUnregister !== undefined &&
-      brand((v) => FinalizationRegistryPrototypeUnregister(v, {}), value)) ||
-    isPlatformObject(value) ||
-    UNCLONEABLE_TAGS[ObjectPrototypeToString(value)] === true
-  ) {
-    throw uncloneable(value);
-  } else if (primordials.ArrayIsArray(value)) {
+  if (ArrayIsArray(value)) {
     record = { t: T_ARRAY, length: value.length, props: [] };
     deep = true;
+  } else if (ArrayBufferIsView(value)) {
+    const typedArrayName = TypedArrayPrototypeGetSymbolToStringTag(value);
+    const buffer = typedArrayName !== undefined
+      ? TypedArrayPrototypeGetBuffer(value)
+      : DataViewPrototypeGetBuffer(value);
+    if (isArrayBuffer(buffer) && isDetached(buffer)) {
+      throw dataCloneError("An ArrayBuffer is detached and could not be cloned.");
+    }
+    if (typedArrayName !== undefined) {
+      record = {
+        t: T_VIEW,
+        ctor: typedArrayName,
+        buffer: serialize(buffer, memory),
+        byteOffset: TypedArrayPrototypeGetByteOffset(value),
+        length: TypedArrayPrototypeGetLength(value),
+      };
+    } else {
+      record = {
+        t: T_VIEW,
+        ctor: "DataView",
+        buffer: serialize(buffer, memory),
+        byteOffset: DataViewPrototypeGetByteOffset(value),
+        length: DataViewPrototypeGetByteLength(value),
+      };
+    }
   } else {
-    record = { t: T_OBJECT, props: [] };
-    deep = true;
+    const proto = ReflectGetPrototypeOf(value);
+    const kind = proto === ObjectPrototype ? 0 : builtinKind(value);
+    switch (kind) {
+      case K_BOOLEAN:
+        record = { t: T_BOOLEAN, v: BooleanPrototypeValueOf(value) };
+        break;
+      case K_NUMBER:
+        record = { t: T_NUMBER, v: NumberPrototypeValueOf(value) };
+        break;
+      case K_BIGINT:
+        record = { t: T_BIGINT, v: BigIntPrototypeValueOf(value) };
+        break;
+      case K_STRING:
+        record = { t: T_STRING, v: StringPrototypeValueOf(value) };
+        break;
+      case K_DATE:
+        record = { t: T_DATE, v: DatePrototypeGetTime(value) };
+        break;
+      case K_REGEXP:
+        record = {
+          t: T_REGEXP,
+          source: RegExpPrototypeGetSource(value),
+          flags: regExpFlags(value),
+        };
+        break;
+      case K_ARRAY_BUFFER:
+        if (isDetached(value)) {
+          throw dataCloneError("An ArrayBuffer is detached and could not be cloned.");
+        }
+        record = { t: T_ARRAY_BUFFER, buffer: copyArrayBuffer(value) };
+        break;
+      case K_SHARED_ARRAY_BUFFER:
+        throw dataCloneError("SharedArrayBuffer cannot be cloned in this context.");
+      case K_MAP:
+        record = { t: T_MAP, entries: [] };
+        deep = true;
+        break;
+      case K_SET:
+        record = { t: T_SET, items: [] };
+        deep = true;
+        break;
+      case K_SYMBOL:
+      case K_UNCLONEABLE:
+        throw uncloneable(value);
+      default:
+        if (proto === ObjectPrototype) {
+          // An ordinary object: nothing to look up.
+        } else if (internals.isDOMException(value)) {
+          record = {
+            t: T_DOM_EXCEPTION,
+            name: value.name,
+            message: value.message,
+            stack: undefined,
+          };
+          const stack = value.stack;
+          if (typeof stack === "string") record.stack = stack;
+        } else if (isErrorObject(value)) {
+          return serializeError(value, memory);
+        } else if (typeof internals.isBlob === "function" && internals.isBlob(value)) {
+          record = { t: T_BLOB, blob: value };
+        } else if (isPlatformObject(value) ||
+                   UNCLONEABLE_TAGS[ObjectPrototypeToString(value)] === true) {
+          throw uncloneable(value);
+        }
+        if (record === undefined) {
+          record = { t: T_OBJECT, props: [] };
+          deep = true;
+        }
+    }
   }
 
   MapPrototypeSet(memory, value, record);
@@ -448,6 +498,32 @@ function serialize(value, memory) {
       }
     }
   }
+  return record;
+}
+
+function serializeError(value, memory) {
+  let name = value.name;
+  if (typeof name !== "string" || ERROR_TYPES[name] === undefined) name = "Error";
+  const messageDesc = ObjectGetOwnPropertyDescriptor(value, "message");
+  const message = messageDesc !== undefined && "value" in messageDesc
+    ? `${messageDesc.value}`
+    : undefined;
+  const record = {
+    t: T_ERROR,
+    name,
+    message,
+    stack: undefined,
+    hasCause: false,
+    cause: undefined,
+  };
+  MapPrototypeSet(memory, value, record);
+  const causeDesc = ObjectGetOwnPropertyDescriptor(value, "cause");
+  if (causeDesc !== undefined && "value" in causeDesc) {
+    record.hasCause = true;
+    record.cause = serialize(causeDesc.value, memory);
+  }
+  const stack = value.stack;
+  if (typeof stack === "string") record.stack = stack;
   return record;
 }
 

@@ -116,7 +116,8 @@ class InnerBody {
     }
     if (internals.isBlob(init)) {
       b.kind = BYTES;
-      b.value = internals.blobBytes(init);
+      // blobBytes shares the Blob's storage; the body must own its bytes.
+      b.value = new Uint8Array(internals.blobBytes(init));
       return [b, init.type || null];
     }
     if (internals.isFormData(init)) {

@@ -21,7 +21,10 @@ fn main() {
     let mut files = Vec::new();
     for path in entries {
         println!("cargo:rerun-if-changed={}", path.display());
-        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let source = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
         if !source.is_ascii() {
             panic!("js/{name} must be ASCII only");

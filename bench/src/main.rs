@@ -72,7 +72,10 @@ fn bench_isolates(n: usize) {
         "export default { fetch() { return new Response('Hello World') } }".into(),
     ));
     let local = tokio::task::LocalSet::new();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     local.block_on(&rt, async {
         let mut loaded = Vec::with_capacity(n);
         for _ in 0..n {
@@ -150,7 +153,10 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("cold-start") | None => {
             bench_isolates(scripts);
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
             rt.block_on(bench_first_requests(scripts));
         }
         Some(other) => {

@@ -45,7 +45,12 @@ fn op_request_headers(scope: &mut v8::PinScope, args: v8::FunctionCallbackArgume
         Ok(slot) => slot
             .headers
             .iter()
-            .map(|(k, v)| (k.as_str().to_owned(), String::from_utf8_lossy(v.as_bytes()).into_owned()))
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
             .collect(),
         Err(_) => Vec::new(),
     };

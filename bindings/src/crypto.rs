@@ -12,11 +12,7 @@ pub fn ops() -> Vec<OpDecl> {
 }
 
 /// Fills an integer typed array in place (JS checks type and the 65536-byte quota).
-fn op_crypto_get_random_values(
-    scope: &mut v8::PinScope,
-    args: v8::FunctionCallbackArguments,
-    _rv: v8::ReturnValue,
-) {
+fn op_crypto_get_random_values(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
     let Ok(view) = v8::Local::<v8::ArrayBufferView>::try_from(args.get(0)) else {
         return v8_util::throw(scope, &BindingError::Type("expected an integer TypedArray".into()));
     };

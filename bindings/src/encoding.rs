@@ -123,7 +123,11 @@ fn op_encoding_decode(scope: &mut v8::PinScope, args: v8::FunctionCallbackArgume
     let result = v8_util::with_bytes(args.get(1), |bytes| {
         // Fast path: valid UTF-8 goes to V8 as is.
         if enc == encoding_rs::UTF_8 {
-            let body = if !ignore_bom && bytes.starts_with(&[0xEF, 0xBB, 0xBF]) { &bytes[3..] } else { bytes };
+            let body = if !ignore_bom && bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                &bytes[3..]
+            } else {
+                bytes
+            };
             if std::str::from_utf8(body).is_ok() {
                 return Ok(None);
             }
@@ -132,12 +136,19 @@ fn op_encoding_decode(scope: &mut v8::PinScope, args: v8::FunctionCallbackArgume
         decode_with(&mut decoder, bytes, true, fatal).map(Some)
     });
     match result {
-        None => throw(scope, BindingError::Type("input must be an ArrayBuffer or ArrayBufferView".into())),
+        None => throw(
+            scope,
+            BindingError::Type("input must be an ArrayBuffer or ArrayBufferView".into()),
+        ),
         Some(Err(e)) => throw(scope, e),
         Some(Ok(Some(text))) => rv.set(v8_util::new_string(scope, &text).into()),
         Some(Ok(None)) => {
             let s = v8_util::with_bytes(args.get(1), |bytes| {
-                let body = if !ignore_bom && bytes.starts_with(&[0xEF, 0xBB, 0xBF]) { &bytes[3..] } else { bytes };
+                let body = if !ignore_bom && bytes.starts_with(&[0xEF, 0xBB, 0xBF]) {
+                    &bytes[3..]
+                } else {
+                    bytes
+                };
                 v8::String::new_from_utf8(scope, body, v8::NewStringType::Normal)
             })
             .flatten();

@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use crate::error::BindingError;
-use crate::http_types::{ResponseHead, Responder};
+use crate::http_types::{Responder, ResponseHead};
 use crate::resources::ResourceTable;
 use crate::timers::TimerQueue;
 use crate::v8_util;

@@ -40,8 +40,6 @@ pub fn op_decls() -> Vec<OpDecl> {
 pub fn external_references() -> Vec<v8::ExternalReference> {
     op_decls()
         .into_iter()
-        .map(|op| v8::ExternalReference {
-            function: op.callback,
-        })
+        .map(|op| v8::ExternalReference { function: op.callback })
         .collect()
 }

@@ -1,8 +1,9 @@
 //! Host side of URL and URLSearchParams (`js/07_url.js`): WHATWG URL
-//! parsing and the setters come from the `url` crate (its `quirks` module
-//! is the URL Standard's API), form encoding from `form_urlencoded`.
+//! parsing and the setters come from the `ada-url` crate (Rust bindings to
+//! Ada, the URL Standard parser Node uses), form encoding from
+//! `form_urlencoded`. The URL object's state lives in JS; nothing is kept here.
 
-use url::Url;
+use ada_url::Url;
 
 use crate::host::OpDecl;
 use crate::op;
@@ -21,24 +22,23 @@ pub fn ops() -> Vec<OpDecl> {
 /// Order of the components returned to JavaScript.
 fn components(url: &Url) -> [&str; 10] {
     [
-        url.as_str(),
-        url::quirks::protocol(url),
-        url::quirks::username(url),
-        url::quirks::password(url),
-        url::quirks::host(url),
-        url::quirks::hostname(url),
-        url::quirks::port(url),
-        url::quirks::pathname(url),
-        url::quirks::search(url),
-        url::quirks::hash(url),
+        url.href(),
+        url.protocol(),
+        url.username(),
+        url.password(),
+        url.host(),
+        url.hostname(),
+        url.port(),
+        url.pathname(),
+        url.search(),
+        url.hash(),
     ]
 }
 
 fn set_components(scope: &mut v8::PinScope, rv: &mut v8::ReturnValue, url: &Url) {
-    let parts = components(url);
-    let origin = url.origin().ascii_serialization();
+    let origin = url.origin();
     let mut values: Vec<v8::Local<v8::Value>> = Vec::with_capacity(11);
-    for p in parts {
+    for p in components(url) {
         values.push(v8_util::new_string(scope, p).into());
     }
     values.push(v8_util::new_string(scope, &origin).into());
@@ -52,17 +52,45 @@ fn op_url_parse(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, m
         return rv.set_null();
     };
     let parsed = if args.get(1).is_undefined() {
-        Url::parse(&input)
+        Url::parse(input.as_str(), None)
     } else {
         let Ok(base) = v8_util::arg_string(scope, &args, 1) else {
             return rv.set_null();
         };
-        Url::parse(&base).and_then(|b| b.join(&input))
+        Url::parse(input.as_str(), Some(&base))
     };
     match parsed {
         Ok(url) => set_components(scope, &mut rv, &url),
         Err(_) => rv.set_null(),
     }
+}
+
+/// Applies setter `which` (numbered as in [`op_url_set`]); false only when
+/// the href setter fails or `which` is unknown. Ada leaves the URL as it was
+/// when another setter gets a bad value, which is what the standard asks, so
+/// those results are not errors.
+fn apply_setter(url: &mut Url, which: u32, value: &str) -> bool {
+    let v = Some(value);
+    let _ignored = match which {
+        0 => return url.set_href(value).is_ok(),
+        1 => url.set_protocol(value),
+        2 => url.set_username(v),
+        3 => url.set_password(v),
+        4 => url.set_host(v),
+        5 => url.set_hostname(v),
+        6 => url.set_port(v),
+        7 => url.set_pathname(v),
+        8 => {
+            url.set_search(v);
+            Ok(())
+        }
+        9 => {
+            url.set_hash(v);
+            Ok(())
+        }
+        _ => return false,
+    };
+    true
 }
 
 /// `(href, setter, value) -> components` after applying a setter: 0 href,
@@ -78,50 +106,10 @@ fn op_url_set(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, mut
     ) else {
         return rv.set_null();
     };
-    let Ok(mut url) = Url::parse(&href) else {
+    let Ok(mut url) = Url::parse(href.as_str(), None) else {
         return rv.set_null();
     };
-    let ok = match which {
-        0 => url::quirks::set_href(&mut url, &value).is_ok(),
-        1 => {
-            let _ = url::quirks::set_protocol(&mut url, &value);
-            true
-        }
-        2 => {
-            let _ = url::quirks::set_username(&mut url, &value);
-            true
-        }
-        3 => {
-            let _ = url::quirks::set_password(&mut url, &value);
-            true
-        }
-        4 => {
-            let _ = url::quirks::set_host(&mut url, &value);
-            true
-        }
-        5 => {
-            let _ = url::quirks::set_hostname(&mut url, &value);
-            true
-        }
-        6 => {
-            let _ = url::quirks::set_port(&mut url, &value);
-            true
-        }
-        7 => {
-            url::quirks::set_pathname(&mut url, &value);
-            true
-        }
-        8 => {
-            url::quirks::set_search(&mut url, &value);
-            true
-        }
-        9 => {
-            url::quirks::set_hash(&mut url, &value);
-            true
-        }
-        _ => false,
-    };
-    if ok {
+    if apply_setter(&mut url, which, &value) {
         set_components(scope, &mut rv, &url);
     } else {
         rv.set_null();

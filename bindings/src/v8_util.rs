@@ -10,10 +10,7 @@ pub fn throw(scope: &mut v8::PinScope, err: &BindingError) {
 }
 
 /// Builds the JavaScript exception object for `err`.
-pub fn to_exception<'s>(
-    scope: &mut v8::PinScope<'s, '_>,
-    err: &BindingError,
-) -> v8::Local<'s, v8::Value> {
+pub fn to_exception<'s>(scope: &mut v8::PinScope<'s, '_>, err: &BindingError) -> v8::Local<'s, v8::Value> {
     let message = new_string(scope, &err.to_string());
     match err.js_class() {
         JsErrorClass::Error => v8::Exception::error(scope, message),
@@ -90,10 +87,7 @@ pub fn arg_bytes(args: &v8::FunctionCallbackArguments, i: i32) -> Result<Vec<u8>
 }
 
 /// A new Uint8Array that owns `data` without copying it.
-pub fn new_uint8_array<'s>(
-    scope: &mut v8::PinScope<'s, '_>,
-    data: Vec<u8>,
-) -> Option<v8::Local<'s, v8::Uint8Array>> {
+pub fn new_uint8_array<'s>(scope: &mut v8::PinScope<'s, '_>, data: Vec<u8>) -> Option<v8::Local<'s, v8::Uint8Array>> {
     let len = data.len();
     let store = v8::ArrayBuffer::new_backing_store_from_vec(data).make_shared();
     let buffer = v8::ArrayBuffer::with_backing_store(scope, &store);

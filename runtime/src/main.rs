@@ -13,7 +13,11 @@ use islet_runtime::server::{self, ServerOptions};
 use islet_runtime::{script, RuntimeError};
 
 #[derive(Parser)]
-#[command(name = "islet", version, about = "A multi-tenant edge runtime for Workers-style JavaScript")]
+#[command(
+    name = "islet",
+    version,
+    about = "A multi-tenant edge runtime for Workers-style JavaScript"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

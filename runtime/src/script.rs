@@ -118,7 +118,11 @@ fn read_metadata(path: &Path) -> Result<ScriptMetadata, RuntimeError> {
 
 fn load_module_dir(name: &str, dir: &Path) -> Result<ScriptVersion, RuntimeError> {
     let meta_path = dir.join("islet.json");
-    let meta = if meta_path.exists() { read_metadata(&meta_path)? } else { ScriptMetadata::default() };
+    let meta = if meta_path.exists() {
+        read_metadata(&meta_path)?
+    } else {
+        ScriptMetadata::default()
+    };
     let mut modules = BTreeMap::new();
     collect_modules(dir, dir, &mut modules)?;
     let main = match meta.main {
@@ -173,11 +177,17 @@ mod tests {
     #[test]
     fn format_detection() {
         assert_eq!(detect_format("export default { fetch() {} }"), ScriptFormat::Module);
-        assert_eq!(detect_format("import { x } from './x.js';\nfoo()"), ScriptFormat::Module);
+        assert_eq!(
+            detect_format("import { x } from './x.js';\nfoo()"),
+            ScriptFormat::Module
+        );
         assert_eq!(
             detect_format("addEventListener('fetch', e => e.respondWith(new Response('x')))"),
             ScriptFormat::ServiceWorker
         );
-        assert_eq!(detect_format("const m = import('./x.js');"), ScriptFormat::ServiceWorker);
+        assert_eq!(
+            detect_format("const m = import('./x.js');"),
+            ScriptFormat::ServiceWorker
+        );
     }
 }

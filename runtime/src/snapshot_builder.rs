@@ -54,12 +54,7 @@ pub fn build_snapshot(files: &[(String, String)]) -> Result<Vec<u8>, String> {
         .ok_or_else(|| "V8 could not create the snapshot blob".to_string())
 }
 
-fn run_file(
-    scope: &mut v8::PinScope,
-    name: &str,
-    source: &str,
-    args: &[v8::Local<v8::Value>],
-) -> Result<(), String> {
+fn run_file(scope: &mut v8::PinScope, name: &str, source: &str, args: &[v8::Local<v8::Value>]) -> Result<(), String> {
     v8::tc_scope!(let tc, scope);
     let wrapped = format!("{WRAPPER_HEAD}{source}{WRAPPER_TAIL}");
     let code = v8::String::new(tc, &wrapped).ok_or_else(|| format!("{name}: source too large"))?;

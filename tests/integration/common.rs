@@ -56,7 +56,9 @@ impl TestResponse {
         serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).map(|v| v.to_str().unwrap_or_default().to_string())
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().unwrap_or_default().to_string())
     }
 }
 

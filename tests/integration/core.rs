@@ -23,7 +23,9 @@ async fn module_worker_answers() {
 #[tokio::test]
 async fn service_worker_format_answers() {
     let srv = TestServer::with_script("service_worker.js").await;
-    let res = srv.request("PUT", "example.com", "/a/b?x=1", &[], b"body".to_vec()).await;
+    let res = srv
+        .request("PUT", "example.com", "/a/b?x=1", &[], b"body".to_vec())
+        .await;
     assert_eq!(res.status, 200);
     assert_eq!(res.text(), "sw PUT /a/b?x=1");
     assert_eq!(res.header("x-format").as_deref(), Some("service-worker"));
@@ -52,7 +54,10 @@ async fn modules_import_each_other() {
         .unwrap();
     let res = srv.get("/").await;
     assert_eq!(res.status, 200, "{}", res.text());
-    assert_eq!(res.json(), serde_json::json!({"greeting": "hello, modules!", "from": "multi_module"}));
+    assert_eq!(
+        res.json(),
+        serde_json::json!({"greeting": "hello, modules!", "from": "multi_module"})
+    );
 }
 
 #[tokio::test]
@@ -88,10 +93,16 @@ async fn scripts_cannot_see_each_others_globals() {
         1,
     )
     .await;
-    assert_eq!(srv.get_host("writer.test", "/").await.text(), "writer count=1 secret=writer-secret");
+    assert_eq!(
+        srv.get_host("writer.test", "/").await.text(),
+        "writer count=1 secret=writer-secret"
+    );
     assert_eq!(srv.get_host("reader.test", "/").await.text(), "reader sees=undefined");
     // Module state persists within one script's isolate.
-    assert_eq!(srv.get_host("writer.test", "/").await.text(), "writer count=2 secret=writer-secret");
+    assert_eq!(
+        srv.get_host("writer.test", "/").await.text(),
+        "writer count=2 secret=writer-secret"
+    );
 }
 
 #[tokio::test]
@@ -113,7 +124,11 @@ async fn a_script_without_handler_or_with_syntax_error_gives_500_not_a_crash() {
         vec![
             ScriptSpec::new("broken", "export default { fetch( { }", &["broken.test/*"]),
             ScriptSpec::new("nohandler", "export default {}", &["none.test/*"]),
-            ScriptSpec::new("fine", "export default { fetch() { return new Response('fine') } }", &["*/*"]),
+            ScriptSpec::new(
+                "fine",
+                "export default { fetch() { return new Response('fine') } }",
+                &["*/*"],
+            ),
         ],
         1,
     )
@@ -163,9 +178,9 @@ async fn a_1_gib_upload_is_echoed_back_without_being_held_in_memory() {
     let before = peak_rss_bytes();
 
     let chunk = Bytes::from(vec![7u8; CHUNK]);
-    let upload = futures_util::stream::iter((0..TOTAL / CHUNK).map(move |_| {
-        Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(chunk.clone()))
-    }));
+    let upload = futures_util::stream::iter(
+        (0..TOTAL / CHUNK).map(move |_| Ok::<_, std::convert::Infallible>(hyper::body::Frame::data(chunk.clone()))),
+    );
     let stream = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
     let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
         .await
@@ -186,21 +201,35 @@ async fn a_1_gib_upload_is_echoed_back_without_being_held_in_memory() {
     }
     assert_eq!(received, TOTAL);
     let growth = peak_rss_bytes().saturating_sub(before);
-    assert!(growth < 256 << 20, "peak memory grew by {} MiB while echoing 1 GiB", growth >> 20);
+    assert!(
+        growth < 256 << 20,
+        "peak memory grew by {} MiB while echoing 1 GiB",
+        growth >> 20
+    );
 }
 
 #[tokio::test]
 async fn a_hono_app_answers_its_routes_with_json() {
     let srv = TestServer::with_script("hono_app.js").await;
     let res = srv.get("/").await;
-    assert_eq!((res.status, res.json()), (200, serde_json::json!({"message": "hello from hono"})));
+    assert_eq!(
+        (res.status, res.json()),
+        (200, serde_json::json!({"message": "hello from hono"}))
+    );
     let res = srv.get("/users/7").await;
     assert_eq!(res.json(), serde_json::json!({"id": "7", "name": "user-7"}));
-    assert!(res.header("content-type").unwrap_or_default().starts_with("application/json"));
+    assert!(res
+        .header("content-type")
+        .unwrap_or_default()
+        .starts_with("application/json"));
     let res = srv.get("/search?q=edge%20runtime").await;
     assert_eq!(res.json(), serde_json::json!({"q": "edge runtime"}));
     let res = srv
-        .post_with_headers("/echo", br#"{"a":[1,2]}"#.to_vec(), &[("content-type", "application/json")])
+        .post_with_headers(
+            "/echo",
+            br#"{"a":[1,2]}"#.to_vec(),
+            &[("content-type", "application/json")],
+        )
         .await;
     assert_eq!(res.json(), serde_json::json!({"received": {"a": [1, 2]}}));
     let res = srv.get("/api/v1/ping").await;
@@ -209,7 +238,10 @@ async fn a_hono_app_answers_its_routes_with_json() {
     let res = srv.get("/api/v1/items/42").await;
     assert_eq!(res.json(), serde_json::json!({"item": "42"}));
     let res = srv.get("/nowhere").await;
-    assert_eq!((res.status, res.json()), (404, serde_json::json!({"error": "not found"})));
+    assert_eq!(
+        (res.status, res.json()),
+        (404, serde_json::json!({"error": "not found"}))
+    );
     let res = srv.get("/boom").await;
     assert_eq!(
         (res.status, res.json()),
@@ -221,13 +253,22 @@ async fn a_hono_app_answers_its_routes_with_json() {
 async fn an_itty_router_app_answers_its_routes_with_json() {
     let srv = TestServer::with_script("itty_app.js").await;
     let res = srv.get("/").await;
-    assert_eq!((res.status, res.json()), (200, serde_json::json!({"message": "hello from itty"})));
-    assert_eq!(srv.get("/users/9").await.json(), serde_json::json!({"id": "9", "name": "user-9"}));
+    assert_eq!(
+        (res.status, res.json()),
+        (200, serde_json::json!({"message": "hello from itty"}))
+    );
+    assert_eq!(
+        srv.get("/users/9").await.json(),
+        serde_json::json!({"id": "9", "name": "user-9"})
+    );
     assert_eq!(srv.get("/search?q=x").await.json(), serde_json::json!({"q": "x"}));
     let res = srv.post("/echo", br#"{"k":"v"}"#.to_vec()).await;
     assert_eq!(res.json(), serde_json::json!({"received": {"k": "v"}}));
     let res = srv.get("/missing").await;
-    assert_eq!((res.status, res.json()), (404, serde_json::json!({"status": 404, "error": "not found"})));
+    assert_eq!(
+        (res.status, res.json()),
+        (404, serde_json::json!({"status": 404, "error": "not found"}))
+    );
 }
 
 #[tokio::test]
@@ -252,7 +293,11 @@ async fn wait_until_work_runs_after_the_response() {
     )
     .await;
     assert_eq!(srv.get("/work").await.text(), "responded");
-    assert_eq!(srv.get("/log").await.json(), serde_json::json!([]), "waitUntil work must not delay the response");
+    assert_eq!(
+        srv.get("/log").await.json(),
+        serde_json::json!([]),
+        "waitUntil work must not delay the response"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     assert_eq!(srv.get("/log").await.json(), serde_json::json!(["background done"]));
 }

@@ -3,3 +3,4 @@
 mod common;
 mod core;
 mod web_apis;
+mod web_dom;

@@ -15,7 +15,12 @@ async fn run_wpt(path: &str, file: &str) -> serde_json::Value {
 async fn url_passes_the_wpt_parser_cases() {
     let result = run_wpt("/parse", "urltestdata.json").await;
     let failures = result["failures"].as_array().unwrap();
-    assert!(failures.is_empty(), "{} failures, first: {:#}", failures.len(), serde_json::Value::Array(failures.iter().take(5).cloned().collect()));
+    assert!(
+        failures.is_empty(),
+        "{} failures, first: {:#}",
+        failures.len(),
+        serde_json::Value::Array(failures.iter().take(5).cloned().collect())
+    );
     assert!(result["passed"].as_u64().unwrap() > 800);
 }
 
@@ -23,7 +28,12 @@ async fn url_passes_the_wpt_parser_cases() {
 async fn url_passes_the_wpt_setter_cases() {
     let result = run_wpt("/setters", "setters_tests.json").await;
     let failures = result["failures"].as_array().unwrap();
-    assert!(failures.is_empty(), "{} failures, first: {:#}", failures.len(), serde_json::Value::Array(failures.iter().take(5).cloned().collect()));
+    assert!(
+        failures.is_empty(),
+        "{} failures, first: {:#}",
+        failures.len(),
+        serde_json::Value::Array(failures.iter().take(5).cloned().collect())
+    );
     assert!(result["passed"].as_u64().unwrap() > 200);
 }
 

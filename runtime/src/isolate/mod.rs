@@ -35,9 +35,7 @@ pub struct IsolateOptions {
 
 impl Default for IsolateOptions {
     fn default() -> Self {
-        IsolateOptions {
-            heap_limit: 128 << 20,
-        }
+        IsolateOptions { heap_limit: 128 << 20 }
     }
 }
 
@@ -72,7 +70,11 @@ pub struct JsIsolate {
 
 impl JsIsolate {
     /// Creates an isolate from the snapshot and loads `script` into it.
-    pub fn new(script: SharedScript, console: Rc<dyn ConsoleSink>, options: IsolateOptions) -> Result<JsIsolate, RuntimeError> {
+    pub fn new(
+        script: SharedScript,
+        console: Rc<dyn ConsoleSink>,
+        options: IsolateOptions,
+    ) -> Result<JsIsolate, RuntimeError> {
         platform::init_v8();
         let params = v8::CreateParams::default()
             .snapshot_blob(v8::StartupData::from(platform::SNAPSHOT))
@@ -131,9 +133,10 @@ impl JsIsolate {
             v8::tc_scope!(let tc, scope);
             let undefined = v8::undefined(tc).into();
             if f.call(tc, undefined, &args).is_none() {
-                let message = tc
-                    .exception()
-                    .map_or_else(|| "execution terminated".to_string(), |e| modules::describe_exception(tc, e));
+                let message = tc.exception().map_or_else(
+                    || "execution terminated".to_string(),
+                    |e| modules::describe_exception(tc, e),
+                );
                 host::state(tc).respond(rid, Err(message));
             }
         });
@@ -230,7 +233,10 @@ fn get_function<'s>(
 }
 
 /// Creates the context from the snapshot, runs the script, installs the handler.
-fn load(isolate: &mut v8::OwnedIsolate, script: &SharedScript) -> Result<(v8::Global<v8::Context>, Hooks), RuntimeError> {
+fn load(
+    isolate: &mut v8::OwnedIsolate,
+    script: &SharedScript,
+) -> Result<(v8::Global<v8::Context>, Hooks), RuntimeError> {
     v8::scope!(let scope, isolate);
     let context = v8::Context::new(scope, Default::default());
     let scope = &mut v8::ContextScope::new(scope, context);
@@ -263,7 +269,10 @@ fn load(isolate: &mut v8::OwnedIsolate, script: &SharedScript) -> Result<(v8::Gl
         v8::tc_scope!(let tc, scope);
         let is_module = v8::Boolean::new(tc, script.format == ScriptFormat::Module).into();
         let undefined = v8::undefined(tc).into();
-        if init_worker.call(tc, undefined, &[is_module, default_export, vars.into()]).is_none() {
+        if init_worker
+            .call(tc, undefined, &[is_module, default_export, vars.into()])
+            .is_none()
+        {
             let (e, m) = (tc.exception(), tc.message());
             return Err(modules::script_error(tc, e, m, &script.main));
         }

@@ -40,7 +40,12 @@ pub fn resolve_specifier(referrer: &str, specifier: &str) -> String {
 }
 
 /// Turns the pending exception of `tc` into a script error with location.
-pub fn script_error(tc: &mut v8::PinScope<'_, '_>, exception: Option<v8::Local<v8::Value>>, message: Option<v8::Local<v8::Message>>, fallback_file: &str) -> RuntimeError {
+pub fn script_error(
+    tc: &mut v8::PinScope<'_, '_>,
+    exception: Option<v8::Local<v8::Value>>,
+    message: Option<v8::Local<v8::Message>>,
+    fallback_file: &str,
+) -> RuntimeError {
     let text = exception.map_or_else(|| "unknown error".to_string(), |e| e.to_rust_string_lossy(tc));
     let location = message.map(|m| ScriptErrorLocation {
         file: m
@@ -49,7 +54,10 @@ pub fn script_error(tc: &mut v8::PinScope<'_, '_>, exception: Option<v8::Local<v
         line: m.get_line_number(tc).unwrap_or(0),
         column: m.get_start_column() + 1,
     });
-    RuntimeError::Script { message: text, location }
+    RuntimeError::Script {
+        message: text,
+        location,
+    }
 }
 
 fn origin<'s>(scope: &mut v8::PinScope<'s, '_>, name: &str, is_module: bool) -> v8::ScriptOrigin<'s> {
@@ -63,7 +71,9 @@ pub fn run_classic(scope: &mut v8::PinScope, script: &ScriptVersion) -> Result<(
     v8::tc_scope!(let tc, scope);
     let code = v8::String::new(tc, source).ok_or_else(|| RuntimeError::V8("script too large".into()))?;
     let origin = origin(tc, &script.main, false);
-    let ok = v8::Script::compile(tc, code, Some(&origin)).and_then(|s| s.run(tc)).is_some();
+    let ok = v8::Script::compile(tc, code, Some(&origin))
+        .and_then(|s| s.run(tc))
+        .is_some();
     if ok {
         Ok(())
     } else {
@@ -110,8 +120,9 @@ pub fn run_modules<'s>(
             }
             v8::PromiseState::Pending => {
                 return Err(RuntimeError::Script {
-                    message: "top-level await did not settle while the script loaded (I/O is not allowed at the top level)"
-                        .into(),
+                    message:
+                        "top-level await did not settle while the script loaded (I/O is not allowed at the top level)"
+                            .into(),
                     location: None,
                 });
             }
@@ -145,7 +156,10 @@ fn compile_graph<'s>(
         return Ok(v8::Local::new(scope, existing));
     }
     let source_text = script.modules.get(path).ok_or_else(|| RuntimeError::Script {
-        message: format!("module not found: {path:?} (the script has: {})", script.modules.keys().cloned().collect::<Vec<_>>().join(", ")),
+        message: format!(
+            "module not found: {path:?} (the script has: {})",
+            script.modules.keys().cloned().collect::<Vec<_>>().join(", ")
+        ),
         location: None,
     })?;
     let module = {
@@ -166,11 +180,16 @@ fn compile_graph<'s>(
     let requests = module.get_module_requests();
     for i in 0..requests.length() {
         let Some(data) = requests.get(scope, i) else { continue };
-        let Ok(request) = v8::Local::<v8::ModuleRequest>::try_from(data) else { continue };
+        let Ok(request) = v8::Local::<v8::ModuleRequest>::try_from(data) else {
+            continue;
+        };
         let specifier = request.get_specifier().to_rust_string_lossy(scope);
         let target = resolve_specifier(path, &specifier);
         compile_graph(scope, script, &target, map).map_err(|e| match e {
-            RuntimeError::Script { location: None, message } if !script.modules.contains_key(&target) => RuntimeError::Script {
+            RuntimeError::Script {
+                location: None,
+                message,
+            } if !script.modules.contains_key(&target) => RuntimeError::Script {
                 message: format!("{path}: cannot resolve import {specifier:?}: {message}"),
                 location: None,
             },
