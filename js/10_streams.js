@@ -857,11 +857,12 @@ function ReadableStreamPipeTo(source, dest, preventClose, preventAbort, preventC
   let currentWrite = promiseResolvedWith(undefined);
   const promise = new Deferred();
   let abortAlgorithm;
+  let abortAlgorithmAdded = false;
 
   function finalize(isError, error) {
     WritableStreamDefaultWriterRelease(writer);
     ReadableStreamDefaultReaderRelease(reader);
-    if (signal !== undefined) internals.abortSignalRemoveAlgorithm(signal, abortAlgorithm);
+    if (abortAlgorithmAdded) internals.abortSignalRemoveAlgorithm(signal, abortAlgorithm);
     if (isError) rejectDeferred(promise, error);
     else resolveDeferred(promise, undefined);
   }
@@ -928,6 +929,7 @@ function ReadableStreamPipeTo(source, dest, preventClose, preventAbort, preventC
       return promise.promise;
     }
     internals.abortSignalAddAlgorithm(signal, abortAlgorithm);
+    abortAlgorithmAdded = true;
   }
 
   function pipeStep() {
@@ -4071,8 +4073,12 @@ function isReadableStreamDisturbed(s) {
 
 // A read request that collects byte chunks until the stream closes.
 class CollectReadRequest {
-  constructor(reader) {
+  constructor(reader, mustCopy) {
     this.reader = reader;
+    // Chunks of a byte stream live in buffers that were transferred into the
+    // stream, so nobody else can modify them; other chunks are copied because
+    // their producer may reuse its buffer once the chunk was handed out.
+    this.mustCopy = mustCopy;
     this.chunks = [];
     this.totalLength = 0;
     this.deferred = new Deferred();
@@ -4095,18 +4101,26 @@ class CollectReadRequest {
       setPromiseIsHandledToTrue(ReadableStreamReaderGenericCancel(this.reader, error));
       return;
     }
-    // Copy now: the producer may reuse its buffer once the chunk was handed out.
-    const copy = new Uint8Array(TypedArrayPrototypeGetLength(bytes));
-    TypedArrayPrototypeSet(copy, bytes);
-    ArrayPrototypePush(this.chunks, copy);
-    this.totalLength += TypedArrayPrototypeGetLength(copy);
-    // Continue with the next chunk (the reader is internal, nothing else reads).
+    const length = TypedArrayPrototypeGetLength(bytes);
+    if (this.mustCopy) {
+      const copy = new Uint8Array(length);
+      TypedArrayPrototypeSet(copy, bytes);
+      bytes = copy;
+    }
+    if (length > 0) ArrayPrototypePush(this.chunks, bytes);
+    this.totalLength += length;
+    // Continue with the next chunk from a fresh microtask (no deep recursion
+    // when many chunks are already queued).
     queueMicrotaskInternal(() => ReadableStreamDefaultReaderRead(this.reader, this));
   }
   closeSteps() {
     const chunks = this.chunks;
     let result;
-    if (chunks.length === 1) {
+    if (
+      chunks.length === 1 &&
+      TypedArrayPrototypeGetByteOffset(chunks[0]) === 0 &&
+      TypedArrayPrototypeGetLength(chunks[0]) === bufferByteLength(TypedArrayPrototypeGetBuffer(chunks[0]))
+    ) {
       result = chunks[0];
     } else {
       result = new Uint8Array(this.totalLength);
@@ -4136,7 +4150,7 @@ function readableStreamCollect(s) {
   } catch (e) {
     return promiseRejectedWith(e);
   }
-  const request = new CollectReadRequest(reader);
+  const request = new CollectReadRequest(reader, !stream.controller.isByte);
   ReadableStreamDefaultReaderRead(reader, request);
   return request.deferred.promise;
 }

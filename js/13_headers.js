@@ -14,20 +14,36 @@ const {
 } = primordials;
 
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
-const INVALID_VALUE = /[\0\r\n]/;
-const HTTP_WS_EDGES = /^[\t\n\r ]+|[\t\n\r ]+$/g;
+
+// Lowercase token names seen before skip validation (most names repeat).
+const knownNames = new primordials.Map();
 
 function normalizeName(name) {
-  const s = String(name);
+  const s = typeof name === "string" ? name : String(name);
+  const known = primordials.MapPrototypeGet(knownNames, s);
+  if (known !== undefined) return known;
   if (!RegExpPrototypeTest(TOKEN, s)) throw new TypeError("Invalid header name: " + s);
-  return StringPrototypeToLowerCase(s);
+  const lower = StringPrototypeToLowerCase(s);
+  if (primordials.MapPrototypeGetSize(knownNames) < 512) primordials.MapPrototypeSet(knownNames, s, lower);
+  return lower;
 }
 
+function isHttpWhitespace(c) {
+  return c === 0x20 || c === 0x09 || c === 0x0a || c === 0x0d;
+}
+
+// Strips leading and trailing HTTP whitespace; rejects NUL, CR, LF and
+// characters beyond U+00FF, in one pass.
 function normalizeValue(value) {
-  const s = StringPrototypeReplace(String(value), HTTP_WS_EDGES, "");
-  if (RegExpPrototypeTest(INVALID_VALUE, s)) throw new TypeError("Invalid header value: " + s);
+  let s = typeof value === "string" ? value : String(value);
+  let start = 0;
+  let end = s.length;
+  while (start < end && isHttpWhitespace(StringPrototypeCharCodeAt(s, start))) start++;
+  while (end > start && isHttpWhitespace(StringPrototypeCharCodeAt(s, end - 1))) end--;
+  if (start !== 0 || end !== s.length) s = primordials.StringPrototypeSlice(s, start, end);
   for (let i = 0; i < s.length; i++) {
-    if (StringPrototypeCharCodeAt(s, i) > 255) throw new TypeError("Invalid header value: characters beyond U+00FF");
+    const c = StringPrototypeCharCodeAt(s, i);
+    if (c === 0 || c === 0x0a || c === 0x0d || c > 0xff) throw new TypeError("Invalid header value: " + s);
   }
   return s;
 }
@@ -54,6 +70,8 @@ class Headers {
   }
   static _setGuard(h, guard) { h.#guard = guard; }
   static _list(h) { return h.#materialize(); }
+  // For names and values the runtime itself produces (already valid).
+  static _appendTrusted(h, name, value) { ArrayPrototypePush(h.#materialize(), [name, value]); }
 
   #materialize() {
     if (this.#list === null) {
@@ -218,6 +236,8 @@ internals.headersFlat = function headersFlat(headers) {
   return flat;
 };
 internals.headersFill = fill;
+internals.headersAppendTrusted = Headers._appendTrusted;
+delete Headers._appendTrusted;
 delete Headers._fromRid;
 delete Headers._setGuard;
 delete Headers._list;

@@ -31,6 +31,7 @@ class Request {
   #redirect = "follow";
   #signal = null;
   #cf = undefined;
+  #rid = 0; // incoming request whose Headers object is not built yet
 
   constructor(input, init = undefined) {
     if (input === incoming) return;
@@ -69,7 +70,7 @@ class Request {
       this.#signal = init.signal;
     }
     if (init.cf !== undefined) this.#cf = init.cf;
-    this.#headers = new internals.Headers(init.headers !== undefined ? init.headers : source !== null ? source.#headers : undefined);
+    this.#headers = new internals.Headers(init.headers !== undefined ? init.headers : source !== null ? source.headers : undefined);
     let body;
     if (init.body !== undefined && init.body !== null) {
       if (this.#method === "GET" || this.#method === "HEAD") {
@@ -77,7 +78,7 @@ class Request {
       }
       const [inner, type] = internals.InnerBody.extract(init.body);
       body = inner;
-      if (type !== null && !this.#headers.has("content-type")) this.#headers.set("content-type", type);
+      if (type !== null && !this.#headers.has("content-type")) internals.headersAppendTrusted(this.#headers, "content-type", type);
     } else if (source !== null && !source.#body.isNone()) {
       if (source.#body.disturbed()) throw new TypeError("Failed to construct 'Request': Cannot construct a Request with a Request object that has already been used.");
       // The new request takes over the source's body, as the standard says.
@@ -99,23 +100,28 @@ class Request {
     const r = new Request(incoming);
     r.#method = method;
     r.#url = url;
-    r.#headers = internals.headersFromRid(rid, "immutable");
+    r.#rid = rid;
     r.#body = hasBody ? internals.InnerBody.fromRid(rid) : internals.InnerBody.none();
-    r.#cf = {};
     return r;
   }
   static _inner(r) { return r.#body; }
-  static _headers(r) { return r.#headers; }
+  static _headers(r) { return r.headers; }
 
   get method() { return this.#method; }
   get url() { return this.#url; }
-  get headers() { return this.#headers; }
+  get headers() {
+    if (this.#headers === null) this.#headers = internals.headersFromRid(this.#rid, "immutable");
+    return this.#headers;
+  }
   get redirect() { return this.#redirect; }
   get signal() {
     if (this.#signal === null) this.#signal = internals.createAbortSignal();
     return this.#signal;
   }
-  get cf() { return this.#cf; }
+  get cf() {
+    if (this.#cf === undefined && this.#rid !== 0) this.#cf = {};
+    return this.#cf;
+  }
   get cache() { return undefined; }
   get credentials() { return "same-origin"; }
   get destination() { return ""; }
@@ -131,7 +137,7 @@ class Request {
     const r = new Request(incoming);
     r.#method = this.#method;
     r.#url = this.#url;
-    r.#headers = new internals.Headers(this.#headers);
+    r.#headers = new internals.Headers(this.headers);
     r.#body = this.#body.clone();
     r.#redirect = this.#redirect;
     r.#signal = this.#signal;

@@ -9,6 +9,7 @@ const {
 
 const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
 const NULL_BODY_STATUS = { 101: true, 103: true, 204: true, 205: true, 304: true };
+const EMPTY_INIT = primordials.ObjectFreeze({});
 const REDIRECT_STATUS = { 301: true, 302: true, 303: true, 307: true, 308: true };
 
 class Response {
@@ -20,7 +21,7 @@ class Response {
   #url = "";
 
   constructor(body = null, init = undefined) {
-    init = init === undefined || init === null ? {} : init;
+    init = init === undefined || init === null ? EMPTY_INIT : init;
     if (typeof init !== "object") throw new TypeError("Failed to construct 'Response': cannot convert init to a dictionary.");
     if (init.status !== undefined) {
       const status = +init.status;
@@ -34,7 +35,7 @@ class Response {
       if (!RegExpPrototypeTest(REASON, text)) throw new TypeError("Failed to construct 'Response': Invalid statusText");
       this.#statusText = text;
     }
-    this.#headers = new internals.Headers(init.headers);
+    this.#headers = init.headers === undefined ? new internals.Headers() : new internals.Headers(init.headers);
     internals.headersSetGuard(this.#headers, "response");
     if (body !== null && body !== undefined) {
       if (NULL_BODY_STATUS[this.#status] === true) {
@@ -42,7 +43,7 @@ class Response {
       }
       const [inner, type] = internals.InnerBody.extract(body);
       this.#body = inner;
-      if (type !== null && !this.#headers.has("content-type")) this.#headers.append("content-type", type);
+      if (type !== null && !this.#headers.has("content-type")) internals.headersAppendTrusted(this.#headers, "content-type", type);
     } else {
       this.#body = internals.InnerBody.none();
     }

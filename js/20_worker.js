@@ -29,10 +29,13 @@ function removeEventListener(type, listener) {
   if (i !== -1) ArrayPrototypeSplice(list, i, 1);
 }
 
+const NO_WORK = primordials.ObjectFreeze([]);
+
 class ExecutionContext {
-  #waitUntil = [];
+  #waitUntil = NO_WORK; // an array of its own once waitUntil is called
   #passThrough = false;
   waitUntil(promise) {
+    if (this.#waitUntil === NO_WORK) this.#waitUntil = [];
     ArrayPrototypePush(this.#waitUntil, PromiseResolve(promise));
   }
   passThroughOnException() {
@@ -112,8 +115,11 @@ function describe(err) {
 }
 
 function finish(rid, ctx, pump) {
-  const pending = pendingOf(ctx);
-  if (pump !== null) ArrayPrototypePush(pending, pump);
+  let pending = pendingOf(ctx);
+  if (pump !== null) {
+    if (pending.length === 0) pending = [pump];
+    else ArrayPrototypePush(pending, pump);
+  }
   if (pending.length === 0) {
     ops.op_request_done(rid);
     return;

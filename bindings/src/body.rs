@@ -173,20 +173,10 @@ fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv
     };
     let status = v8_util::arg_u32(&args, 1).unwrap_or(200);
     let status = u16::try_from(status).unwrap_or(500);
-    let mut headers = Vec::new();
-    if let Ok(list) = v8::Local::<v8::Array>::try_from(args.get(2)) {
-        let len = list.length();
-        headers.reserve(len as usize / 2);
-        let mut i = 0;
-        while i + 1 < len {
-            let k = list.get_index(scope, i).map(|v| v.to_rust_string_lossy(scope));
-            let v = list.get_index(scope, i + 1).map(|v| v.to_rust_string_lossy(scope));
-            if let (Some(k), Some(v)) = (k, v) {
-                headers.push((k, v));
-            }
-            i += 2;
-        }
-    }
+    let headers = match v8::Local::<v8::Array>::try_from(args.get(2)) {
+        Ok(list) => read_header_list(scope, list),
+        Err(_) => http::HeaderMap::new(),
+    };
     let body_arg = args.get(3);
     let body = if body_arg.is_null_or_undefined() {
         ResponseBody::Empty
@@ -205,6 +195,29 @@ fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv
         }
     };
     host::state(scope).respond(rid, Ok(ResponseHead { status, headers, body }));
+}
+
+/// Reads a flat `[name, value, ...]` array into a HeaderMap without
+/// allocating for names or for short values' intermediate strings. Entries
+/// that are not valid HTTP (JS Headers already rejects those) are skipped.
+fn read_header_list(scope: &mut v8::PinScope, list: v8::Local<v8::Array>) -> http::HeaderMap {
+    let len = list.length();
+    let mut headers = http::HeaderMap::with_capacity(len as usize / 2);
+    let mut name_buf = [std::mem::MaybeUninit::<u8>::uninit(); 64];
+    let mut value_buf = [std::mem::MaybeUninit::<u8>::uninit(); 256];
+    let mut i = 0;
+    while i + 1 < len {
+        let name = list.get_index(scope, i).and_then(|v| v.to_string(scope));
+        let value = list.get_index(scope, i + 1).and_then(|v| v.to_string(scope));
+        i += 2;
+        let (Some(name), Some(value)) = (name, value) else { continue };
+        let name = name.to_rust_cow_lossy(scope, &mut name_buf);
+        let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else { continue };
+        let value = value.to_rust_cow_lossy(scope, &mut value_buf);
+        let Ok(value) = http::HeaderValue::from_str(&value) else { continue };
+        headers.append(name, value);
+    }
+    headers
 }
 
 /// `(requestId, message)`: the handler threw or its promise rejected.

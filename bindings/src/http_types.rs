@@ -18,8 +18,8 @@ pub type BodyChunk = Result<Bytes, String>;
 pub struct ResponseHead {
     /// HTTP status code.
     pub status: u16,
-    /// Header names and values in order (already validated by JS Headers).
-    pub headers: Vec<(String, String)>,
+    /// Headers, in the order the script set them.
+    pub headers: http::HeaderMap,
     /// The body.
     pub body: ResponseBody,
 }

@@ -12,6 +12,11 @@ use islet_runtime::router::{Route, RouteTable};
 use islet_runtime::server::{self, ServerOptions};
 use islet_runtime::{script, RuntimeError};
 
+// Many small per-request allocations (headers, bodies, hyper buffers):
+// mimalloc's thread-local free lists beat glibc malloc on this pattern.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "islet",

@@ -4,3 +4,4 @@ mod common;
 mod core;
 mod web_apis;
 mod web_dom;
+mod web_streams;

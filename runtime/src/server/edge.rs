@@ -4,7 +4,7 @@
 
 use std::rc::Rc;
 
-use http::{HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -77,13 +77,7 @@ fn strip_port(authority: &str) -> &str {
 fn build_response(head: ResponseHead) -> Response<EdgeBody> {
     let mut res = Response::new(EdgeBody::from(head.body));
     *res.status_mut() = StatusCode::from_u16(head.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let headers = res.headers_mut();
-    headers.reserve(head.headers.len());
-    for (k, v) in head.headers {
-        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
-            headers.append(k, v);
-        }
-    }
+    *res.headers_mut() = head.headers;
     res
 }
 
