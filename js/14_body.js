@@ -82,6 +82,7 @@ class InnerBody {
   kind = NONE;
   value = null; // string | Uint8Array | rid | ReadableStream
   used = false;
+  contentType = null; // the Content-Type the body implies, from extract()
 
   static none() { return new InnerBody(); }
 
@@ -92,19 +93,20 @@ class InnerBody {
     return b;
   }
 
-  // BodyInit -> [InnerBody, content type or null]
+  // BodyInit -> InnerBody, with `contentType` set when the body implies one.
   static extract(init) {
     const b = new InnerBody();
-    if (init === null || init === undefined) return [b, null];
+    if (init === null || init === undefined) return b;
     if (typeof init === "string") {
       b.kind = STRING;
       b.value = init;
-      return [b, "text/plain;charset=UTF-8"];
+      b.contentType = "text/plain;charset=UTF-8";
+      return b;
     }
     if (ArrayBufferIsView(init) || internals.isBufferSource(init)) {
       b.kind = BYTES;
       b.value = copyBytes(init);
-      return [b, null];
+      return b;
     }
     if (internals.isReadableStream(init)) {
       if (internals.isReadableStreamLocked(init) || internals.isReadableStreamDisturbed(init)) {
@@ -112,28 +114,32 @@ class InnerBody {
       }
       b.kind = STREAM;
       b.value = init;
-      return [b, null];
+      return b;
     }
     if (internals.isBlob(init)) {
       b.kind = BYTES;
       // blobBytes shares the Blob's storage; the body must own its bytes.
       b.value = new Uint8Array(internals.blobBytes(init));
-      return [b, init.type || null];
+      b.contentType = init.type || null;
+      return b;
     }
     if (internals.isFormData(init)) {
       const { body, contentType } = internals.formDataSerialize(init);
       b.kind = BYTES;
       b.value = body;
-      return [b, contentType];
+      b.contentType = contentType;
+      return b;
     }
     if (init instanceof internals.URLSearchParams) {
       b.kind = STRING;
       b.value = init.toString();
-      return [b, "application/x-www-form-urlencoded;charset=UTF-8"];
+      b.contentType = "application/x-www-form-urlencoded;charset=UTF-8";
+      return b;
     }
     b.kind = STRING;
     b.value = String(init);
-    return [b, "text/plain;charset=UTF-8"];
+    b.contentType = "text/plain;charset=UTF-8";
+      return b;
   }
 
   isNone() { return this.kind === NONE; }
@@ -214,14 +220,14 @@ class InnerBody {
     return copy;
   }
 
-  // What op_respond takes: undefined, a string, bytes, or a stream to pump.
-  // Returns [value, streamOrNull].
-  forResponse() {
+  // What op_respond takes whole: undefined, a string or bytes; null when
+  // the body is a stream that must be pumped (see stream()).
+  wholeValue() {
     switch (this.kind) {
-      case NONE: return [undefined, null];
-      case STRING: return [this.value, null];
-      case BYTES: return [this.value, null];
-      default: return [undefined, this.stream()];
+      case NONE: return undefined;
+      case STRING:
+      case BYTES: return this.value;
+      default: return null;
     }
   }
 }

@@ -76,7 +76,8 @@ class Request {
       if (this.#method === "GET" || this.#method === "HEAD") {
         throw new TypeError("Failed to construct 'Request': Request with GET/HEAD method cannot have body.");
       }
-      const [inner, type] = internals.InnerBody.extract(init.body);
+      const inner = internals.InnerBody.extract(init.body);
+      const type = inner.contentType;
       body = inner;
       if (type !== null && !this.#headers.has("content-type")) internals.headersAppendTrusted(this.#headers, "content-type", type);
     } else if (source !== null && !source.#body.isNone()) {

@@ -41,7 +41,8 @@ class Response {
       if (NULL_BODY_STATUS[this.#status] === true) {
         throw new TypeError("Failed to construct 'Response': Response with null body status cannot have body");
       }
-      const [inner, type] = internals.InnerBody.extract(body);
+      const inner = internals.InnerBody.extract(body);
+      const type = inner.contentType;
       this.#body = inner;
       if (type !== null && !this.#headers.has("content-type")) internals.headersAppendTrusted(this.#headers, "content-type", type);
     } else {

@@ -135,14 +135,14 @@ function respond(rid, ctx, response) {
   }
   const inner = internals.responseInner(response);
   const headers = internals.headersFlat(internals.responseHeaders(response));
-  const [value, stream] = inner.forResponse();
+  const value = inner.wholeValue();
   let pump = null;
-  if (stream === null) {
+  if (value !== null) {
     ops.op_respond(rid, response.status, headers, value);
   } else {
-    const [writer, reader] = ops.op_body_stream_open();
-    ops.op_respond(rid, response.status, headers, reader);
-    pump = PromisePrototypeThen(internals.pumpStream(stream, writer), undefined, (err) => {
+    const pair = ops.op_body_stream_open();
+    ops.op_respond(rid, response.status, headers, pair[1]);
+    pump = PromisePrototypeThen(internals.pumpStream(inner.stream(), pair[0]), undefined, (err) => {
       internals.reportError(err);
     });
   }

@@ -210,11 +210,17 @@ fn read_header_list(scope: &mut v8::PinScope, list: v8::Local<v8::Array>) -> htt
         let name = list.get_index(scope, i).and_then(|v| v.to_string(scope));
         let value = list.get_index(scope, i + 1).and_then(|v| v.to_string(scope));
         i += 2;
-        let (Some(name), Some(value)) = (name, value) else { continue };
+        let (Some(name), Some(value)) = (name, value) else {
+            continue;
+        };
         let name = name.to_rust_cow_lossy(scope, &mut name_buf);
-        let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else { continue };
+        let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else {
+            continue;
+        };
         let value = value.to_rust_cow_lossy(scope, &mut value_buf);
-        let Ok(value) = http::HeaderValue::from_str(&value) else { continue };
+        let Ok(value) = http::HeaderValue::from_str(&value) else {
+            continue;
+        };
         headers.append(name, value);
     }
     headers

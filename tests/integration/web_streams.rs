@@ -16,8 +16,7 @@ async fn get_json(srv: &TestServer, path: &str) -> Value {
     let status = res.status;
     let body = res.text();
     assert_eq!(status, 200, "GET {path} answered {status}: {body}");
-    serde_json::from_str(&body)
-        .unwrap_or_else(|e| panic!("GET {path}: body is not JSON ({e}): {body}"))
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: body is not JSON ({e}): {body}"))
 }
 
 /// POSTs `body` to `path`, requires a 200 and returns the body as text.
@@ -53,30 +52,21 @@ async fn pipe_through_transform_stream_into_response() {
     let srv = server().await;
     let res = srv.get("/pipe-through").await;
     assert_eq!(res.status, 200);
-    assert_eq!(
-        res.header("content-type").as_deref(),
-        Some("text/plain; charset=utf-8")
-    );
+    assert_eq!(res.header("content-type").as_deref(), Some("text/plain; charset=utf-8"));
     assert_eq!(res.text(), "HELLO, STREAMS!");
 }
 
 #[tokio::test]
 async fn request_body_streams_through_uppercase_transform() {
     let srv = server().await;
-    assert_eq!(
-        post_text(&srv, "/echo-upper", b"hello".to_vec()).await,
-        "HELLO"
-    );
+    assert_eq!(post_text(&srv, "/echo-upper", b"hello".to_vec()).await, "HELLO");
 }
 
 #[tokio::test]
 async fn echo_upper_keeps_multibyte_characters() {
     let srv = server().await;
     let body = "stra\u{df}e caf\u{e9}".as_bytes().to_vec();
-    assert_eq!(
-        post_text(&srv, "/echo-upper", body).await,
-        "STRASSE CAF\u{c9}"
-    );
+    assert_eq!(post_text(&srv, "/echo-upper", body).await, "STRASSE CAF\u{c9}");
 }
 
 #[tokio::test]
@@ -86,10 +76,7 @@ async fn echo_upper_streams_a_large_body() {
     let expected = String::from_utf8(body.to_ascii_uppercase()).unwrap_or_default();
     let got = post_text(&srv, "/echo-upper", body).await;
     assert_eq!(got.len(), expected.len(), "response length");
-    assert!(
-        got == expected,
-        "upper-cased body differs from the expected bytes"
-    );
+    assert!(got == expected, "upper-cased body differs from the expected bytes");
 }
 
 #[tokio::test]
@@ -111,10 +98,7 @@ async fn request_body_read_with_a_default_reader() {
 #[tokio::test]
 async fn request_body_tee_feeds_both_branches() {
     let srv = server().await;
-    assert_eq!(
-        post_text(&srv, "/tee-request", b"MiXeD".to_vec()).await,
-        "MIXED|mixed"
-    );
+    assert_eq!(post_text(&srv, "/tee-request", b"MiXeD".to_vec()).await, "MIXED|mixed");
 }
 
 #[tokio::test]

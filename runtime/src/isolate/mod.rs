@@ -188,33 +188,43 @@ impl JsIsolate {
     }
 }
 
-/// Keeps an isolate entered on this thread for the guard's lifetime.
-struct Entered(*const v8::Isolate);
+thread_local! {
+    /// The isolate this thread last entered and left entered. Switching is
+    /// done only when another isolate is needed, which saves an enter/exit
+    /// pair on every entry when one script is hot.
+    static ENTERED: std::cell::Cell<*const v8::Isolate> = const { std::cell::Cell::new(std::ptr::null()) };
+}
+
+/// Makes `isolate` the one entered on this thread.
+struct Entered;
 
 impl Entered {
     fn new(isolate: &v8::OwnedIsolate) -> Entered {
-        let ptr: &v8::Isolate = isolate;
-        // SAFETY: the isolate is alive and only used on this thread; the
-        // guard exits it again before the borrow ends.
-        unsafe { ptr.enter() };
-        Entered(ptr)
-    }
-}
-
-impl Drop for Entered {
-    fn drop(&mut self) {
-        // SAFETY: `self.0` was entered by `Entered::new` and is still alive
-        // (the guard never outlives the borrow of the isolate).
-        unsafe { (*self.0).exit() };
+        let ptr: *const v8::Isolate = &**isolate;
+        ENTERED.with(|current| {
+            let previous = current.get();
+            if previous != ptr {
+                if !previous.is_null() {
+                    // SAFETY: `previous` is alive: a JsIsolate clears this
+                    // slot before it is dropped (see `Drop for JsIsolate`).
+                    unsafe { (*previous).exit() };
+                }
+                // SAFETY: alive and used only on this thread.
+                unsafe { (*ptr).enter() };
+                current.set(ptr);
+            }
+        });
+        Entered
     }
 }
 
 impl Drop for JsIsolate {
     fn drop(&mut self) {
         // `OwnedIsolate`'s own drop exits the isolate and checks that it is
-        // the current one, so enter it first.
-        // SAFETY: alive, this thread; the matching exit is in its drop.
-        unsafe { self.isolate.enter() };
+        // the current one, so make it the entered one first; afterwards no
+        // isolate is entered.
+        let _ = Entered::new(&self.isolate);
+        ENTERED.with(|current| current.set(std::ptr::null()));
         // Lets the event-loop task notice the isolate is gone and exit.
         self.completions.wake();
     }

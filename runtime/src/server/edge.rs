@@ -36,10 +36,11 @@ pub async fn handle(worker: Rc<Worker>, req: Request<Incoming>) -> Response<Edge
             return plain(StatusCode::INTERNAL_SERVER_ERROR, "The script failed to start.\n");
         }
     };
-    let url = format!(
-        "http://{authority}{}",
-        parts.uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str)
-    );
+    let path_and_query = parts.uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
+    let mut url = String::with_capacity(7 + authority.len() + path_and_query.len());
+    url.push_str("http://");
+    url.push_str(&authority);
+    url.push_str(path_and_query);
     let body: Option<RequestBody> = if body.is_end_stream() {
         None
     } else {
