@@ -49,12 +49,14 @@ fn bench_isolates(n: usize) {
     islet_runtime::platform::init_v8();
     // Raw: isolate + context from the snapshot.
     let mut raw = Vec::with_capacity(n);
+    let mut isolate_only = Vec::with_capacity(n);
     for _ in 0..n {
         let start = Instant::now();
         let params = v8::CreateParams::default()
             .snapshot_blob(v8::StartupData::from(islet_runtime::platform::SNAPSHOT))
             .external_references(islet_runtime::platform::external_references());
         let mut isolate = v8::Isolate::new(params);
+        isolate_only.push(start.elapsed());
         {
             v8::scope!(let scope, &mut isolate);
             let context = v8::Context::new(scope, Default::default());
@@ -63,6 +65,15 @@ fn bench_isolates(n: usize) {
         raw.push(start.elapsed());
         drop(isolate);
     }
+    report("isolate from snapshot (no context)", isolate_only);
+    let mut plain = Vec::with_capacity(n);
+    for _ in 0..n {
+        let start = Instant::now();
+        let isolate = v8::Isolate::new(v8::CreateParams::default());
+        plain.push(start.elapsed());
+        drop(isolate);
+    }
+    report("isolate from V8's built-in snapshot", plain);
     report("isolate + context from snapshot", raw);
 
     // Isolate + context + a hello-world module loaded and its handler installed.
@@ -125,6 +136,7 @@ async fn bench_first_requests(scripts: usize) {
     let mut first = Vec::with_capacity(scripts);
     let mut warm = Vec::with_capacity(scripts);
     for i in 0..scripts {
+        sender.ready().await.expect("connection ready");
         let start = Instant::now();
         let res = sender.send_request(get(format!("s{i}.test"))).await.expect("response");
         let body = res.into_body().collect().await.expect("body").to_bytes();
@@ -132,6 +144,7 @@ async fn bench_first_requests(scripts: usize) {
         assert_eq!(body, format!("hello from s{i}"));
     }
     for i in 0..scripts {
+        sender.ready().await.expect("connection ready");
         let start = Instant::now();
         let res = sender.send_request(get(format!("s{i}.test"))).await.expect("response");
         let _ = res.into_body().collect().await;
