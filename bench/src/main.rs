@@ -45,6 +45,11 @@ impl islet_bindings::host::ConsoleSink for Quiet {
     fn write(&self, _: &str, _: islet_bindings::console::Level, _: &str) {}
 }
 
+/// Extra scripts for the spaced cold-start run.
+fn spaced_count(scripts: usize) -> usize {
+    (scripts / 2).max(10)
+}
+
 fn bench_isolates(n: usize) {
     islet_runtime::platform::init_v8();
     // Raw: isolate + context from the snapshot.
@@ -102,7 +107,7 @@ fn bench_isolates(n: usize) {
 async fn bench_first_requests(scripts: usize) {
     let mut versions = Vec::new();
     let mut routes = Vec::new();
-    for i in 0..scripts {
+    for i in 0..scripts + spaced_count(scripts) {
         let name = format!("s{i}");
         versions.push(ScriptVersion::single(
             &name,
@@ -152,6 +157,18 @@ async fn bench_first_requests(scripts: usize) {
     }
     report(&format!("first request to a new script ({scripts} scripts)"), first);
     report("second request to the same scripts", warm);
+    // Cold starts as they usually arrive: now and then, so the thread has
+    // quiet moments to prepare spare isolates.
+    let mut spaced = Vec::new();
+    for i in scripts..scripts + spaced_count(scripts) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        sender.ready().await.expect("connection ready");
+        let start = Instant::now();
+        let res = sender.send_request(get(format!("s{i}.test"))).await.expect("response");
+        let _ = res.into_body().collect().await;
+        spaced.push(start.elapsed());
+    }
+    report("first request, cold starts 20 ms apart", spaced);
     handle.shutdown();
 }
 

@@ -30,12 +30,22 @@ pub fn build_snapshot(files: &[(String, String)]) -> Result<Vec<u8>, String> {
         islet_bindings::host::install_ops(scope, ops, &islet_bindings::op_decls());
         let primordials = v8::Object::new(scope);
         let internals = v8::Object::new(scope);
+        // Ops reach their state through the isolate slot; the warm-up below
+        // runs some of them. The slot is not part of the snapshot.
+        scope.set_slot(islet_bindings::HostState::new(
+            std::rc::Rc::from("snapshot"),
+            std::rc::Rc::new(Silent),
+        ));
         for (name, source) in files {
             if let Err(e) = run_file(scope, name, source, &[primordials.into(), ops.into(), internals.into()]) {
                 failure = Some(e);
                 break;
             }
         }
+        if failure.is_none() {
+            failure = warm_up(scope, internals).err();
+        }
+        scope.remove_slot::<islet_bindings::HostState>();
         context.set_embedder_data(INTERNALS_SLOT, internals.into());
         // The slot annex holds a weak handle; none may outlive the snapshot.
         context.clear_all_slots();
@@ -52,6 +62,32 @@ pub fn build_snapshot(files: &[(String, String)]) -> Result<Vec<u8>, String> {
         .create_blob(v8::FunctionCodeHandling::Keep)
         .map(|blob| blob.to_vec())
         .ok_or_else(|| "V8 could not create the snapshot blob".to_string())
+}
+
+/// Discards console output during the build.
+struct Silent;
+
+impl islet_bindings::host::ConsoleSink for Silent {
+    fn write(&self, _script: &str, _level: islet_bindings::console::Level, _message: &str) {}
+}
+
+/// Calls `internals.warmUp()` so the request path is compiled into the snapshot.
+fn warm_up(scope: &mut v8::PinScope, internals: v8::Local<v8::Object>) -> Result<(), String> {
+    v8::tc_scope!(let tc, scope);
+    let key = v8::String::new(tc, "warmUp").ok_or("warmUp")?;
+    let Some(f) = internals
+        .get(tc, key.into())
+        .and_then(|f| v8::Local::<v8::Function>::try_from(f).ok())
+    else {
+        return Ok(());
+    };
+    let undefined = v8::undefined(tc).into();
+    if f.call(tc, undefined, &[]).is_none() {
+        let text = tc.exception().map(|e| e.to_rust_string_lossy(tc)).unwrap_or_default();
+        return Err(format!("internals.warmUp failed: {text}"));
+    }
+    tc.perform_microtask_checkpoint();
+    Ok(())
 }
 
 fn run_file(scope: &mut v8::PinScope, name: &str, source: &str, args: &[v8::Local<v8::Value>]) -> Result<(), String> {

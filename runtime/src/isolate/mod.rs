@@ -24,6 +24,7 @@ use crate::snapshot_builder::INTERNALS_SLOT;
 struct Hooks {
     dispatch_fetch: v8::Global<v8::Function>,
     fire_timers: v8::Global<v8::Function>,
+    init_worker: v8::Global<v8::Function>,
 }
 
 /// Settings an isolate is created with.
@@ -55,17 +56,58 @@ pub struct IncomingRequest<'a> {
     pub body: Option<RequestBody>,
 }
 
-/// An isolate with one script loaded. Field order matters: the V8 handles
-/// must drop before the isolate.
-pub struct JsIsolate {
+/// An isolate and context created from the snapshot, with no script yet.
+/// Worker threads keep a few ready so a cold start skips this part.
+pub struct SpareIsolate {
+    core: Core,
+}
+
+impl SpareIsolate {
+    /// Creates an isolate and its context from the startup snapshot.
+    pub fn new(console: Rc<dyn ConsoleSink>, options: IsolateOptions) -> Result<SpareIsolate, RuntimeError> {
+        platform::init_v8();
+        let params = v8::CreateParams::default()
+            .snapshot_blob(v8::StartupData::from(platform::SNAPSHOT))
+            .external_references(platform::external_references())
+            .heap_limits(0, options.heap_limit);
+        let mut isolate = v8::Isolate::new(params);
+        isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
+        let state = HostState::new(Rc::from(""), console);
+        let completions = state.completions.clone();
+        isolate.set_slot(state);
+        let made = create_context(&mut isolate);
+        // Several isolates share this thread; `Entered` switches between
+        // them. `Isolate::new` entered this one: leave it as it was.
+        // SAFETY: the isolate was entered by `Isolate::new` on this thread.
+        unsafe { isolate.exit() };
+        let (context, hooks) = made?;
+        Ok(SpareIsolate {
+            core: Core {
+                hooks,
+                context,
+                completions,
+                isolate,
+            },
+        })
+    }
+}
+
+/// The parts every isolate has. Field order matters: the V8 handles must
+/// drop before the isolate.
+struct Core {
     hooks: Hooks,
     context: v8::Global<v8::Context>,
     completions: Rc<CompletionQueue>,
+    isolate: v8::OwnedIsolate,
+}
+
+/// An isolate with one script loaded.
+pub struct JsIsolate {
+    core: Core,
     /// The script version this isolate runs.
     pub script: SharedScript,
     /// When the isolate finished loading.
     pub created_at: Instant,
-    isolate: v8::OwnedIsolate,
 }
 
 impl JsIsolate {
@@ -75,34 +117,26 @@ impl JsIsolate {
         console: Rc<dyn ConsoleSink>,
         options: IsolateOptions,
     ) -> Result<JsIsolate, RuntimeError> {
-        platform::init_v8();
-        let params = v8::CreateParams::default()
-            .snapshot_blob(v8::StartupData::from(platform::SNAPSHOT))
-            .external_references(platform::external_references())
-            .heap_limits(0, options.heap_limit);
-        let mut isolate = v8::Isolate::new(params);
-        isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
-        let state = HostState::new(Rc::from(script.name.as_str()), console);
-        let completions = state.completions.clone();
-        isolate.set_slot(state);
-        let (context, hooks) = load(&mut isolate, &script)?;
-        // Several isolates share this thread: none stays entered between
-        // uses; `enter` enters it for each use (see `Drop` too).
-        // SAFETY: the isolate was entered by `Isolate::new` on this thread.
-        unsafe { isolate.exit() };
+        JsIsolate::from_spare(SpareIsolate::new(console, options)?, script)
+    }
+
+    /// Loads `script` into a spare isolate. On error the spare is used up.
+    pub fn from_spare(spare: SpareIsolate, script: SharedScript) -> Result<JsIsolate, RuntimeError> {
+        let mut core = spare.core;
+        if let Some(state) = core.isolate.get_slot_mut::<HostState>() {
+            state.script_name = Rc::from(script.name.as_str());
+        }
+        core.enter(|scope, hooks| load_script(scope, hooks, &script))?;
         Ok(JsIsolate {
-            hooks,
-            context,
-            completions,
+            core,
             script,
             created_at: Instant::now(),
-            isolate,
         })
     }
 
     /// The queue that wakes this isolate's event loop.
     pub fn completions(&self) -> Rc<CompletionQueue> {
-        self.completions.clone()
+        self.core.completions.clone()
     }
 
     /// Hands a request to the script's fetch handler. The response arrives
@@ -111,7 +145,7 @@ impl JsIsolate {
         let (tx, rx) = oneshot::channel();
         let has_body = request.body.is_some();
         let rid = {
-            let Some(state) = self.isolate.get_slot_mut::<HostState>() else {
+            let Some(state) = self.core.isolate.get_slot_mut::<HostState>() else {
                 return rx;
             };
             let rid = state.resources.add(RequestSlot {
@@ -122,7 +156,7 @@ impl JsIsolate {
             rid
         };
         let (method, url) = (request.method, request.url);
-        self.enter(|scope, hooks| {
+        self.core.enter(|scope, hooks| {
             let f = v8::Local::new(scope, &hooks.dispatch_fetch);
             let args = [
                 v8::Integer::new_from_unsigned(scope, rid).into(),
@@ -145,7 +179,7 @@ impl JsIsolate {
 
     /// Delivers completed async ops and due timers to JS.
     pub fn run_pending(&mut self) {
-        self.enter(|scope, hooks| {
+        self.core.enter(|scope, hooks| {
             host::resolve_completions(scope);
             scope.perform_microtask_checkpoint();
             let due = host::state(scope).timers.take_due(Instant::now());
@@ -165,16 +199,19 @@ impl JsIsolate {
 
     /// When the earliest armed timer is due.
     pub fn next_timer(&mut self) -> Option<Instant> {
-        self.isolate.get_slot_mut::<HostState>()?.timers.next_deadline()
+        self.core.isolate.get_slot_mut::<HostState>()?.timers.next_deadline()
     }
 
     /// Whether ops, timers or requests are still in flight.
     pub fn is_busy(&self) -> bool {
-        self.isolate
+        self.core
+            .isolate
             .get_slot::<HostState>()
             .is_some_and(|s| s.has_pending_work() || !s.responders.is_empty())
     }
+}
 
+impl Core {
     fn enter<R>(&mut self, f: impl FnOnce(&mut v8::PinScope, &Hooks) -> R) -> R {
         let hooks = &self.hooks;
         let _entered = Entered::new(&self.isolate);
@@ -189,10 +226,18 @@ impl JsIsolate {
 }
 
 thread_local! {
-    /// The isolate this thread last entered and left entered. Switching is
-    /// done only when another isolate is needed, which saves an enter/exit
-    /// pair on every entry when one script is hot.
-    static ENTERED: std::cell::Cell<*const v8::Isolate> = const { std::cell::Cell::new(std::ptr::null()) };
+    /// The V8 isolate this thread last entered and left entered. Switching
+    /// happens only when another isolate is needed, which saves an
+    /// enter/exit pair on every entry while one script is hot.
+    static ENTERED: std::cell::Cell<*mut std::ffi::c_void> = const { std::cell::Cell::new(std::ptr::null_mut()) };
+}
+
+/// The address of the C++ isolate (stable, unlike the Rust handle, which
+/// moves with its owner).
+fn raw_ptr(isolate: &v8::Isolate) -> *mut std::ffi::c_void {
+    // SAFETY: `UnsafeRawIsolatePtr` is a `repr(transparent)` wrapper of the
+    // isolate's C++ pointer; reading it has no side effect.
+    unsafe { std::mem::transmute::<v8::UnsafeRawIsolatePtr, *mut std::ffi::c_void>(isolate.as_raw_isolate_ptr()) }
 }
 
 /// Makes `isolate` the one entered on this thread.
@@ -200,17 +245,21 @@ struct Entered;
 
 impl Entered {
     fn new(isolate: &v8::OwnedIsolate) -> Entered {
-        let ptr: *const v8::Isolate = &**isolate;
+        let ptr = raw_ptr(isolate);
         ENTERED.with(|current| {
             let previous = current.get();
             if previous != ptr {
                 if !previous.is_null() {
-                    // SAFETY: `previous` is alive: a JsIsolate clears this
-                    // slot before it is dropped (see `Drop for JsIsolate`).
-                    unsafe { (*previous).exit() };
+                    // SAFETY: `previous` is a live isolate entered on this
+                    // thread: `Core::drop` clears this slot before an
+                    // isolate is disposed.
+                    unsafe {
+                        let raw = std::mem::transmute::<*mut std::ffi::c_void, v8::UnsafeRawIsolatePtr>(previous);
+                        v8::Isolate::from_raw_isolate_ptr(raw).exit();
+                    }
                 }
                 // SAFETY: alive and used only on this thread.
-                unsafe { (*ptr).enter() };
+                unsafe { isolate.enter() };
                 current.set(ptr);
             }
         });
@@ -218,13 +267,13 @@ impl Entered {
     }
 }
 
-impl Drop for JsIsolate {
+impl Drop for Core {
     fn drop(&mut self) {
         // `OwnedIsolate`'s own drop exits the isolate and checks that it is
         // the current one, so make it the entered one first; afterwards no
         // isolate is entered.
         let _ = Entered::new(&self.isolate);
-        ENTERED.with(|current| current.set(std::ptr::null()));
+        ENTERED.with(|current| current.set(std::ptr::null_mut()));
         // Lets the event-loop task notice the isolate is gone and exit.
         self.completions.wake();
     }
@@ -242,11 +291,8 @@ fn get_function<'s>(
         .ok_or_else(|| RuntimeError::V8(format!("the snapshot lacks internals.{name}")))
 }
 
-/// Creates the context from the snapshot, runs the script, installs the handler.
-fn load(
-    isolate: &mut v8::OwnedIsolate,
-    script: &SharedScript,
-) -> Result<(v8::Global<v8::Context>, Hooks), RuntimeError> {
+/// Creates the context from the snapshot and finds the runtime's hooks.
+fn create_context(isolate: &mut v8::OwnedIsolate) -> Result<(v8::Global<v8::Context>, Hooks), RuntimeError> {
     v8::scope!(let scope, isolate);
     let context = v8::Context::new(scope, Default::default());
     let scope = &mut v8::ContextScope::new(scope, context);
@@ -257,7 +303,16 @@ fn load(
     let dispatch_fetch = get_function(scope, internals, "dispatchFetch")?;
     let fire_timers = get_function(scope, internals, "fireTimers")?;
     let init_worker = get_function(scope, internals, "initWorker")?;
+    let hooks = Hooks {
+        dispatch_fetch: v8::Global::new(scope, dispatch_fetch),
+        fire_timers: v8::Global::new(scope, fire_timers),
+        init_worker: v8::Global::new(scope, init_worker),
+    };
+    Ok((v8::Global::new(scope, context), hooks))
+}
 
+/// Runs the script in the context and installs its handler.
+fn load_script(scope: &mut v8::PinScope, hooks: &Hooks, script: &SharedScript) -> Result<(), RuntimeError> {
     let default_export: v8::Local<v8::Value> = match script.format {
         ScriptFormat::ServiceWorker => {
             modules::run_classic(scope, script)?;
@@ -275,22 +330,16 @@ fn load(
         let value = new_string(scope, v);
         vars.set(scope, key.into(), value.into());
     }
+    let init_worker = v8::Local::new(scope, &hooks.init_worker);
+    v8::tc_scope!(let tc, scope);
+    let is_module = v8::Boolean::new(tc, script.format == ScriptFormat::Module).into();
+    let undefined = v8::undefined(tc).into();
+    if init_worker
+        .call(tc, undefined, &[is_module, default_export, vars.into()])
+        .is_none()
     {
-        v8::tc_scope!(let tc, scope);
-        let is_module = v8::Boolean::new(tc, script.format == ScriptFormat::Module).into();
-        let undefined = v8::undefined(tc).into();
-        if init_worker
-            .call(tc, undefined, &[is_module, default_export, vars.into()])
-            .is_none()
-        {
-            let (e, m) = (tc.exception(), tc.message());
-            return Err(modules::script_error(tc, e, m, &script.main));
-        }
+        let (e, m) = (tc.exception(), tc.message());
+        return Err(modules::script_error(tc, e, m, &script.main));
     }
-    scope.perform_microtask_checkpoint();
-    let hooks = Hooks {
-        dispatch_fetch: v8::Global::new(scope, dispatch_fetch),
-        fire_timers: v8::Global::new(scope, fire_timers),
-    };
-    Ok((v8::Global::new(scope, context), hooks))
+    Ok(())
 }

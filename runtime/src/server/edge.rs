@@ -16,6 +16,7 @@ use crate::worker::Worker;
 
 /// Handles one request on the edge listener.
 pub async fn handle(worker: Rc<Worker>, req: Request<Incoming>) -> Response<EdgeBody> {
+    let _in_flight = worker.request_started();
     let (parts, body) = req.into_parts();
     let authority = parts
         .headers
@@ -30,7 +31,10 @@ pub async fn handle(worker: Rc<Worker>, req: Request<Incoming>) -> Response<Edge
         return plain(StatusCode::NOT_FOUND, "No route matches this request.\n");
     };
     let iso = match worker.isolate_for(&script) {
-        Ok(iso) => iso,
+        Ok(iso) => {
+            worker.schedule_refill();
+            iso
+        }
         Err(e) => {
             tracing::error!(script = %script.name, error = %e, "script failed to load");
             return plain(StatusCode::INTERNAL_SERVER_ERROR, "The script failed to start.\n");

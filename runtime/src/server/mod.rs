@@ -126,6 +126,7 @@ fn worker_thread(
             }
         };
         let worker = Rc::new(Worker::new(registry, options));
+        worker.fill_spares();
         loop {
             let accepted = tokio::select! {
                 r = listener.accept() => r,
