@@ -47,6 +47,49 @@ pub enum RuntimeError {
     /// V8 could not create an isolate or context.
     #[error("V8 failed: {0}")]
     V8(String),
+    /// The script store (embedded database) failed.
+    #[error("script store: {0}")]
+    Store(String),
+    /// A request to the admin API is malformed or names something invalid;
+    /// for a script that does not compile, `location` says where.
+    #[error("{message}")]
+    BadRequest {
+        /// What is wrong and what to do instead.
+        message: String,
+        /// Where in the script, for a compile or load error.
+        location: Option<ScriptErrorLocation>,
+    },
+    /// A named script, version or route does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the stored state (a taken route pattern,
+    /// no version to roll back to).
+    #[error("{0}")]
+    Conflict(String),
+    /// An upload exceeds the configured size limit.
+    #[error("the upload is larger than the limit of {limit} bytes (max_upload_bytes in the [admin] config)")]
+    PayloadTooLarge {
+        /// The limit, bytes.
+        limit: u64,
+    },
+    /// The upload's content type is neither JavaScript nor multipart.
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    /// The admin token is missing or wrong.
+    #[error("missing or wrong admin token: send `Authorization: Bearer <token>`")]
+    Unauthorized,
+    /// The path exists but does not take this method.
+    #[error("method not allowed: this path takes {allowed}")]
+    MethodNotAllowed {
+        /// The methods it takes, for the `Allow` header.
+        allowed: &'static str,
+    },
+    /// An endpoint of the design that this version does not implement yet.
+    #[error("{0} is not implemented in this version of islet")]
+    NotImplemented(&'static str),
+    /// `islet deploy` could not complete; the message says what to do next.
+    #[error("{0}")]
+    Deploy(String),
 }
 
 impl RuntimeError {
@@ -58,13 +101,32 @@ impl RuntimeError {
         }
     }
 
-    /// The HTTP status a request gets when this error stops it.
+    /// A 400 error without a script location.
+    pub fn bad_request(message: impl Into<String>) -> RuntimeError {
+        RuntimeError::BadRequest {
+            message: message.into(),
+            location: None,
+        }
+    }
+
+    /// The HTTP status a request (edge or admin) gets when this error stops it.
     pub fn http_status(&self) -> http::StatusCode {
+        use http::StatusCode;
         match self {
-            RuntimeError::Script { .. } | RuntimeError::V8(_) | RuntimeError::Io { .. } => {
-                http::StatusCode::INTERNAL_SERVER_ERROR
-            }
-            RuntimeError::Config(_) | RuntimeError::Listen { .. } => http::StatusCode::SERVICE_UNAVAILABLE,
+            RuntimeError::Script { .. }
+            | RuntimeError::V8(_)
+            | RuntimeError::Io { .. }
+            | RuntimeError::Store(_)
+            | RuntimeError::Deploy(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            RuntimeError::Config(_) | RuntimeError::Listen { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            RuntimeError::BadRequest { .. } => StatusCode::BAD_REQUEST,
+            RuntimeError::NotFound(_) => StatusCode::NOT_FOUND,
+            RuntimeError::Conflict(_) => StatusCode::CONFLICT,
+            RuntimeError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            RuntimeError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            RuntimeError::Unauthorized => StatusCode::UNAUTHORIZED,
+            RuntimeError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            RuntimeError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
         }
     }
 }

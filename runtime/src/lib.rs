@@ -3,8 +3,8 @@
 //! Layers, top to bottom: CLI (`main.rs`) -> [`server`] (edge listener,
 //! worker threads) -> [`worker`] (per-thread isolate cache) -> [`isolate`]
 //! (snapshot, script loading, event loop, host calls) -> `islet_bindings`.
-//! [`router`], [`registry`], [`script`], [`observe`] and [`error`] are
-//! leaves. See `docs/architecture.md`.
+//! [`router`], [`registry`], [`script`], [`store`], [`observe`] and
+//! [`error`] are leaves. See `docs/architecture.md`.
 
 pub mod config;
 pub mod error;
@@ -16,6 +16,7 @@ pub mod router;
 pub mod script;
 pub mod server;
 pub mod snapshot_builder;
+pub mod store;
 pub mod worker;
 
 pub use error::RuntimeError;
