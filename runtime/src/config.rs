@@ -15,12 +15,45 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Admin API listen address.
     pub admin_listen: SocketAddr,
-    /// Data directory (scripts, routes, KV).
+    /// Data directory: the script store (`islet.redb`), the generated admin
+    /// token, later KV.
     pub data_dir: PathBuf,
     /// Worker threads; 0 means one per available core.
     pub workers: usize,
     /// Per-script limits.
     pub limits: LimitsConfig,
+    /// Admin API settings.
+    pub admin: AdminConfig,
+}
+
+/// Settings of the admin API (`[admin]` in `islet.toml`).
+#[derive(Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Bearer token. `ISLET_ADMIN_TOKEN` overrides it; with neither, islet
+    /// generates one on first start and keeps it in `<data-dir>/admin-token`.
+    pub token: Option<String>,
+    /// Largest accepted upload (script or multipart body), bytes.
+    pub max_upload_bytes: u64,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            token: None,
+            max_upload_bytes: 10 << 20,
+        }
+    }
+}
+
+// Hand-written so that the token never reaches a log line.
+impl std::fmt::Debug for AdminConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminConfig")
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("max_upload_bytes", &self.max_upload_bytes)
+            .finish()
+    }
 }
 
 /// Default limits for every script.
@@ -45,6 +78,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./islet-data"),
             workers: 0,
             limits: LimitsConfig::default(),
+            admin: AdminConfig::default(),
         }
     }
 }

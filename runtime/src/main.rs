@@ -2,15 +2,11 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use islet_runtime::config::Config;
-use islet_runtime::isolate::IsolateOptions;
-use islet_runtime::registry::Registry;
-use islet_runtime::router::{Route, RouteTable};
-use islet_runtime::server::{self, ServerOptions};
-use islet_runtime::{script, RuntimeError};
+use islet_runtime::deploy::DeployArgs;
+use islet_runtime::{deploy, serve, RuntimeError};
 
 // Many small per-request allocations (headers, bodies, hyper buffers):
 // mimalloc's thread-local free lists beat glibc malloc on this pattern.
@@ -30,8 +26,10 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Serve the scripts in the data directory.
+    /// Serve the scripts in the data directory, with the admin API beside.
     Serve(ServeArgs),
+    /// Upload a script to a running node through its admin API.
+    Deploy(DeployArgs),
 }
 
 #[derive(clap::Args)]
@@ -45,7 +43,7 @@ struct ServeArgs {
     /// Admin API listen address.
     #[arg(long)]
     admin_listen: Option<std::net::SocketAddr>,
-    /// Data directory: scripts in `scripts/`, routes in `routes.json`.
+    /// Data directory: the script store and the generated admin token.
     #[arg(long)]
     data_dir: Option<PathBuf>,
     /// Worker threads (default: one per core).
@@ -62,7 +60,8 @@ fn main() -> ExitCode {
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Serve(args) => serve(args),
+        Command::Serve(args) => run_serve(args),
+        Command::Deploy(args) => run_deploy(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -73,7 +72,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(args: ServeArgs) -> Result<(), RuntimeError> {
+fn run_serve(args: ServeArgs) -> Result<(), RuntimeError> {
     let mut config = match &args.config {
         Some(path) => Config::from_file(path)?,
         None => Config::default(),
@@ -90,42 +89,22 @@ fn serve(args: ServeArgs) -> Result<(), RuntimeError> {
     if let Some(w) = args.workers {
         config.workers = w;
     }
-    let scripts_dir = config.data_dir.join("scripts");
-    std::fs::create_dir_all(&scripts_dir).map_err(|e| RuntimeError::io(&scripts_dir, e))?;
-    let scripts = script::load_dir(&scripts_dir)?;
-    let routes = load_routes(&config.data_dir.join("routes.json"))?;
-    if scripts.is_empty() {
-        tracing::warn!(
-            dir = %scripts_dir.display(),
-            "no scripts yet: put NAME.js files there and routes in routes.json, then restart"
-        );
+    if let Ok(token) = std::env::var("ISLET_ADMIN_TOKEN") {
+        config.admin.token = Some(token);
     }
-    for s in &scripts {
-        tracing::info!(script = %s.name, format = ?s.format, "loaded script");
-    }
-    let table = RouteTable::new(&routes).map_err(|e| RuntimeError::Config(e.to_string()))?;
-    let registry = Arc::new(Registry::new(scripts, table));
-    let options = ServerOptions {
-        listen: config.listen,
-        workers: config.worker_threads(),
-        isolate: IsolateOptions {
-            heap_limit: config.limits.heap_mb << 20,
-        },
-    };
-    let handle = server::start(&options, registry)?;
-    handle.join();
+    serve::start(&config)?.wait();
     Ok(())
 }
 
-fn load_routes(path: &std::path::Path) -> Result<Vec<Route>, RuntimeError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text).map_err(|e| {
-            RuntimeError::Config(format!(
-                "{}: {e} (expected [{{\"pattern\": \"example.com/*\", \"script\": \"name\"}}])",
-                path.display()
-            ))
-        }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(RuntimeError::io(path, e)),
+fn run_deploy(args: DeployArgs) -> Result<(), RuntimeError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RuntimeError::Deploy(format!("cannot start: {e}")))?;
+    let report = runtime.block_on(deploy::run(args))?;
+    for warning in &report.warnings {
+        eprintln!("warning: {warning}");
     }
+    println!("{report}");
+    Ok(())
 }

@@ -49,6 +49,21 @@ impl Registry {
         });
     }
 
+    /// Stops serving script `name`: new requests no longer find it, requests
+    /// already running finish on the version they hold. Returns whether it
+    /// was there.
+    pub fn remove_script(&self, name: &str) -> bool {
+        if !self.scripts.load().contains_key(name) {
+            return false;
+        }
+        self.scripts.rcu(|current| {
+            let mut next = HashMap::clone(current);
+            next.remove(name);
+            next
+        });
+        true
+    }
+
     /// Replaces the route table.
     pub fn set_routes(&self, routes: &[Route]) -> Result<(), crate::router::PatternError> {
         let table = RouteTable::new(routes)?;
@@ -56,10 +71,31 @@ impl Registry {
         Ok(())
     }
 
+    /// Number of scripts served.
+    pub fn script_count(&self) -> usize {
+        self.scripts.load().len()
+    }
+
     /// Names of all scripts.
     pub fn script_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.scripts.load().keys().cloned().collect();
         names.sort();
         names
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removing_a_script_keeps_held_versions_alive() {
+        let registry = Registry::new(vec![ScriptVersion::single("a", 1, "x".into())], RouteTable::default());
+        let held = registry.script("a").unwrap();
+        assert!(registry.remove_script("a"));
+        assert!(!registry.remove_script("a"));
+        assert!(registry.script("a").is_none());
+        assert_eq!(held.version, 1);
+        assert_eq!(registry.script_count(), 0);
     }
 }
