@@ -1,6 +1,8 @@
 //! Test harness: starts a real islet server in-process on a loopback port
 #![allow(dead_code)]
-//! and talks HTTP to it.
+//! and talks HTTP to it. `TestServer` serves scripts given in code;
+//! `TestNode` is a whole node (store, edge, admin API) as `islet serve`
+//! starts it.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -130,25 +132,210 @@ impl TestServer {
         headers: &[(&str, &str)],
         body: Vec<u8>,
     ) -> TestResponse {
-        let stream = tokio::net::TcpStream::connect(self.addr).await.expect("connect");
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-            .await
-            .expect("handshake");
-        tokio::spawn(conn);
-        let mut req = http::Request::builder().method(method).uri(path).header("host", host);
-        for (k, v) in headers {
-            req = req.header(*k, *v);
-        }
-        let req = req.body(Full::new(Bytes::from(body))).expect("request");
-        let res = sender.send_request(req).await.expect("response");
-        let (parts, body) = res.into_parts();
-        let body = body.collect().await.expect("body").to_bytes();
-        TestResponse {
-            status: parts.status.as_u16(),
-            headers: parts.headers,
-            body,
+        send(self.addr, method, host, path, headers, body).await
+    }
+}
+
+/// One HTTP/1.1 request to `addr` on a new connection.
+pub async fn send(
+    addr: std::net::SocketAddr,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> TestResponse {
+    try_send(addr, method, host, path, headers, body)
+        .await
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// Like [`send`], but a connection failure is an `Err`.
+pub async fn try_send(
+    addr: std::net::SocketAddr,
+    method: &str,
+    host: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Vec<u8>,
+) -> Result<TestResponse, String> {
+    let stream = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake: {e}"))?;
+    tokio::spawn(conn);
+    let mut req = http::Request::builder().method(method).uri(path).header("host", host);
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let req = req.body(Full::new(Bytes::from(body))).map_err(|e| e.to_string())?;
+    let res = sender.send_request(req).await.map_err(|e| format!("response: {e}"))?;
+    let (parts, body) = res.into_parts();
+    let body = body.collect().await.map_err(|e| format!("body: {e}"))?.to_bytes();
+    Ok(TestResponse {
+        status: parts.status.as_u16(),
+        headers: parts.headers,
+        body,
+    })
+}
+
+/// A directory under the system temp dir, removed on drop.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let path = std::env::temp_dir().join(format!("islet-test-{tag}-{}-{n}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir { path }
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The admin token test nodes are configured with.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789abcdef";
+
+/// Configuration of a test node: loopback ports picked by the OS, one
+/// worker, the data in `dir`, the test token.
+pub fn node_config(dir: &std::path::Path) -> islet_runtime::config::Config {
+    let defaults = islet_runtime::config::Config::default();
+    islet_runtime::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        admin_listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.to_path_buf(),
+        workers: 1,
+        admin: islet_runtime::config::AdminConfig {
+            token: Some(ADMIN_TOKEN.to_string()),
+            ..defaults.admin.clone()
+        },
+        ..defaults
+    }
+}
+
+/// A whole node (store, edge, admin API), started as `islet serve` does.
+pub struct TestNode {
+    node: Option<islet_runtime::serve::Node>,
+    pub edge: std::net::SocketAddr,
+    pub admin: std::net::SocketAddr,
+    pub token: String,
+}
+
+impl TestNode {
+    /// A node over `dir` with the test token.
+    pub fn start(dir: &std::path::Path) -> TestNode {
+        TestNode::start_with(&node_config(dir))
+    }
+
+    /// A node with `config`; the token is the configured one, or the one
+    /// the node generated in its data directory.
+    pub fn start_with(config: &islet_runtime::config::Config) -> TestNode {
+        let node = islet_runtime::serve::start(config).expect("node starts");
+        let token = match &config.admin.token {
+            Some(t) => t.clone(),
+            None => std::fs::read_to_string(config.data_dir.join(islet_runtime::admin::TOKEN_FILE))
+                .expect("generated token file")
+                .trim()
+                .to_string(),
+        };
+        TestNode {
+            edge: node.edge_addr,
+            admin: node.admin_addr,
+            token,
+            node: Some(node),
         }
     }
+
+    /// Stops the node and waits until its store is closed.
+    pub fn stop(mut self) {
+        if let Some(n) = self.node.take() {
+            n.shutdown();
+        }
+    }
+
+    /// An authenticated admin request.
+    pub async fn admin(&self, method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> TestResponse {
+        let auth = format!("Bearer {}", self.token);
+        let mut headers = vec![("authorization", auth.as_str())];
+        if let Some(ct) = content_type {
+            headers.push(("content-type", ct));
+        }
+        send(self.admin, method, "localhost", path, &headers, body).await
+    }
+
+    /// `GET` on the admin API.
+    pub async fn admin_get(&self, path: &str) -> TestResponse {
+        self.admin("GET", path, None, Vec::new()).await
+    }
+
+    /// Uploads `source` as script `name` (a plain JavaScript body).
+    pub async fn upload(&self, name: &str, source: &str) -> TestResponse {
+        self.admin(
+            "PUT",
+            &format!("/v1/scripts/{name}"),
+            Some("application/javascript"),
+            source.as_bytes().to_vec(),
+        )
+        .await
+    }
+
+    /// Routes `pattern` to `script` under route id `id`.
+    pub async fn route(&self, id: &str, pattern: &str, script: &str) -> TestResponse {
+        let body = serde_json::json!({ "pattern": pattern, "script": script }).to_string();
+        self.admin(
+            "PUT",
+            &format!("/v1/routes/{id}"),
+            Some("application/json"),
+            body.into_bytes(),
+        )
+        .await
+    }
+
+    /// A `GET` on the edge with this Host header.
+    pub async fn edge_get(&self, host: &str, path: &str) -> TestResponse {
+        send(self.edge, "GET", host, path, &[], Vec::new()).await
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        if let Some(n) = self.node.take() {
+            n.shutdown();
+        }
+    }
+}
+
+/// A multipart/form-data body: `(name, filename, content type, bytes)`
+/// parts; returns the content type and the body.
+pub fn multipart(parts: &[(&str, Option<&str>, &str, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "----islet-test-boundary-7MA4YWxkTrZu0gW";
+    let mut body = Vec::new();
+    for (name, filename, content_type, bytes) in parts {
+        body.extend_from_slice(format!("--{boundary}\r\n").as_bytes());
+        match filename {
+            Some(f) => body.extend_from_slice(
+                format!("Content-Disposition: form-data; name=\"{name}\"; filename=\"{f}\"\r\n").as_bytes(),
+            ),
+            None => body.extend_from_slice(format!("Content-Disposition: form-data; name=\"{name}\"\r\n").as_bytes()),
+        }
+        body.extend_from_slice(format!("Content-Type: {content_type}\r\n\r\n").as_bytes());
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
 impl Drop for TestServer {

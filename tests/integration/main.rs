@@ -1,5 +1,6 @@
 //! islet's integration tests: one binary, real servers on loopback.
 
+mod admin;
 mod common;
 mod core;
 mod web_apis;

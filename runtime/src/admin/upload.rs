@@ -12,7 +12,7 @@ use islet_bindings::console::Level;
 use islet_bindings::host::ConsoleSink;
 use serde::Deserialize;
 
-use crate::error::RuntimeError;
+use crate::error::{RuntimeError, ScriptErrorLocation};
 use crate::isolate::{IsolateOptions, JsIsolate};
 use crate::router::{Route, RouteTable};
 use crate::script::{detect_format, ScriptFormat, ScriptVersion};
@@ -302,9 +302,34 @@ pub fn compile_check(name: &str, new: &NewVersion, options: IsolateOptions) -> R
             drop(isolate);
             Ok(())
         }
-        Err(RuntimeError::Script { message, location }) => Err(RuntimeError::BadRequest { message, location }),
+        Err(RuntimeError::Script { message, location }) => {
+            let location = location.or_else(|| location_in_stack(&message, &new.modules));
+            Err(RuntimeError::BadRequest { message, location })
+        }
         Err(other) => Err(other),
     }
+}
+
+/// The first stack frame of `stack` that is in one of the script's
+/// modules: an error thrown while a module body runs comes with its stack
+/// but without a V8 message location.
+fn location_in_stack(stack: &str, modules: &BTreeMap<String, String>) -> Option<ScriptErrorLocation> {
+    stack.lines().skip(1).find_map(|line| {
+        let frame = line.trim().strip_prefix("at ")?;
+        let frame = match (frame.rfind('('), frame.ends_with(')')) {
+            (Some(open), true) => &frame[open + 1..frame.len() - 1],
+            _ => frame,
+        };
+        let mut parts = frame.rsplitn(3, ':');
+        let column = parts.next()?.parse().ok()?;
+        let line = parts.next()?.parse().ok()?;
+        let file = parts.next()?;
+        modules.contains_key(file).then(|| ScriptErrorLocation {
+            file: file.to_string(),
+            line,
+            column,
+        })
+    })
 }
 
 #[cfg(test)]
@@ -323,5 +348,14 @@ mod tests {
         assert!(check_module_path("/x.js", None).is_err());
         assert!(check_module_path("x.wasm", None).is_err());
         assert!(check_module_path("x.txt", None).is_err());
+    }
+
+    #[test]
+    fn locations_come_from_the_stack_when_v8_gives_none() {
+        let modules = BTreeMap::from([("app.js".to_string(), String::new())]);
+        let stack = "Error: boom\n    at inner (app.js:7:11)\n    at app.js:2:7";
+        let loc = location_in_stack(stack, &modules).unwrap();
+        assert_eq!((loc.file.as_str(), loc.line, loc.column), ("app.js", 7, 11));
+        assert!(location_in_stack("Error: boom\n    at other.js:1:1", &modules).is_none());
     }
 }
