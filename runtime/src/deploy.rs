@@ -21,8 +21,8 @@ pub const DEFAULT_ADMIN_URL: &str = "http://127.0.0.1:8081";
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(120);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Flags of `islet deploy`.
-#[derive(Debug, Clone, clap::Parser)]
+/// Flags of `islet deploy`. No `Debug`: it holds secrets.
+#[derive(Clone, clap::Parser)]
 #[command(name = "deploy")]
 pub struct DeployArgs {
     /// Entry module of the script; defaults to `main` of wrangler.toml.
@@ -105,8 +105,8 @@ impl std::fmt::Display for DeployReport {
     }
 }
 
-/// The script as it will be uploaded.
-#[derive(Debug, Default)]
+/// The script as it will be uploaded. No `Debug`: it holds secrets.
+#[derive(Default)]
 struct Plan {
     name: String,
     main: String,

@@ -21,7 +21,8 @@ pub enum ScriptFormat {
 
 /// One immutable version of a script. Isolates hold an `Arc` of the version
 /// they were built from, so in-flight requests finish on it after a deploy.
-#[derive(Debug)]
+/// Its `Debug` output names the vars but never shows their values, since
+/// secrets are among them.
 pub struct ScriptVersion {
     /// Script name (unique per node).
     pub name: String,
@@ -35,6 +36,19 @@ pub struct ScriptVersion {
     pub format: ScriptFormat,
     /// Plain-text variables exposed on `env`.
     pub vars: BTreeMap<String, String>,
+}
+
+impl std::fmt::Debug for ScriptVersion {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScriptVersion")
+            .field("name", &self.name)
+            .field("version", &self.version)
+            .field("modules", &self.modules.keys().collect::<Vec<_>>())
+            .field("main", &self.main)
+            .field("format", &self.format)
+            .field("vars", &self.vars.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 /// Optional `<name>.json` beside a script file.

@@ -613,6 +613,44 @@ async fn deploys_survive_a_restart() {
 }
 
 #[tokio::test]
+async fn an_old_scripts_folder_is_imported_once() {
+    let dir = TempDir::new("import");
+    std::fs::create_dir_all(dir.path.join("scripts")).unwrap();
+    std::fs::write(
+        dir.path.join("scripts/legacy.js"),
+        "export default { fetch(request, env) { return new Response('legacy ' + env.MODE); } };\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path.join("scripts/legacy.json"),
+        r#"{"vars": {"MODE": "imported"}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path.join("routes.json"),
+        r#"[{"pattern": "*/*", "script": "legacy"}]"#,
+    )
+    .unwrap();
+    let node = TestNode::start(&dir.path);
+    assert_eq!(node.edge_get("example.com", "/").await.text(), "legacy imported");
+    let details = node.admin_get("/v1/scripts/legacy").await.json();
+    assert_eq!(version_numbers(&details), vec![1]);
+    assert_eq!(details["routes"][0]["id"], "imported-1");
+
+    // From now on the store is the truth: a delete sticks across a restart.
+    assert_eq!(
+        node.admin("DELETE", "/v1/scripts/legacy", None, Vec::new())
+            .await
+            .status,
+        200
+    );
+    node.stop();
+    let node = TestNode::start(&dir.path);
+    assert_eq!(node.admin_get("/v1/scripts").await.json()["scripts"], json!([]));
+    assert_eq!(node.edge_get("example.com", "/").await.status, 404);
+}
+
+#[tokio::test]
 async fn without_a_configured_token_one_is_generated_into_the_data_dir() {
     let dir = TempDir::new("gentoken");
     let mut config = crate::common::node_config(&dir.path);

@@ -315,10 +315,14 @@ impl Store {
 
     /// Every script with its current version: what the edge should serve.
     pub fn current_versions(&self) -> Result<Vec<(ScriptRecord, VersionRecord)>, RuntimeError> {
+        // One read transaction: a consistent snapshot of scripts and versions.
         let txn = self.db.begin_read().map_err(db_error)?;
+        let scripts = txn.open_table(SCRIPTS).map_err(db_error)?;
         let versions = txn.open_table(VERSIONS).map_err(db_error)?;
         let mut out = Vec::new();
-        for script in self.scripts()? {
+        for entry in scripts.iter().map_err(db_error)? {
+            let (_, value) = entry.map_err(db_error)?;
+            let script: ScriptRecord = decode(value.value(), "script")?;
             let version = versions
                 .get((script.name.as_str(), script.current_version))
                 .map_err(db_error)?
