@@ -71,7 +71,10 @@ class Headers {
   static _setGuard(h, guard) { h.#guard = guard; }
   static _list(h) { return h.#materialize(); }
   // For names and values the runtime itself produces (already valid).
-  static _appendTrusted(h, name, value) { ArrayPrototypePush(h.#materialize(), [name, value]); }
+  static _appendTrusted(h, name, value) {
+    const list = h.#materialize();
+    list[list.length] = [name, value];
+  }
 
   #materialize() {
     if (this.#list === null) {
@@ -91,7 +94,8 @@ class Headers {
     name = normalizeName(name);
     value = normalizeValue(value);
     this.#checkMutable();
-    ArrayPrototypePush(this.#materialize(), [name, value]);
+    const list = this.#materialize();
+    list[list.length] = [name, value];
   }
   delete(name) {
     name = normalizeName(name);
@@ -231,8 +235,11 @@ internals.headersList = headersList;
 // Flat [name, value, ...] for op_respond, in insertion order.
 internals.headersFlat = function headersFlat(headers) {
   const list = headersList(headers);
-  const flat = [];
-  for (let i = 0; i < list.length; i++) ArrayPrototypePush(flat, list[i][0], list[i][1]);
+  const flat = new primordials.Array(list.length * 2);
+  for (let i = 0; i < list.length; i++) {
+    flat[2 * i] = list[i][0];
+    flat[2 * i + 1] = list[i][1];
+  }
   return flat;
 };
 internals.headersFill = fill;

@@ -16,6 +16,10 @@ const {
   ObjectFreeze, Promise,
 } = primordials;
 
+// Runtime pieces from earlier files, captured once (a lookup on the large
+// `internals` object would cost more on every request).
+const { isBufferSource, isReadableStream, isReadableStreamLocked, isReadableStreamDisturbed, isBlob, blobBytes, isFormData, formDataSerialize, URLSearchParams, readableStreamFromBytes, utf8Encode, utf8Decode, readableStreamCollect, ReadableStream, Blob, FormData, formDataParseMultipart } = internals;
+
 // Copies any BufferSource into a fresh Uint8Array (the body must not change
 // when the caller later writes into their buffer).
 function copyBytes(source) {
@@ -60,7 +64,7 @@ async function readRidToEnd(rid) {
 }
 
 function streamFromRid(rid) {
-  return new internals.ReadableStream({
+  return new ReadableStream({
     type: "bytes",
     async pull(controller) {
       const chunk = await ops.op_body_read(rid);
@@ -103,34 +107,34 @@ class InnerBody {
       b.contentType = "text/plain;charset=UTF-8";
       return b;
     }
-    if (ArrayBufferIsView(init) || internals.isBufferSource(init)) {
+    if (ArrayBufferIsView(init) || isBufferSource(init)) {
       b.kind = BYTES;
       b.value = copyBytes(init);
       return b;
     }
-    if (internals.isReadableStream(init)) {
-      if (internals.isReadableStreamLocked(init) || internals.isReadableStreamDisturbed(init)) {
+    if (isReadableStream(init)) {
+      if (isReadableStreamLocked(init) || isReadableStreamDisturbed(init)) {
         throw new TypeError("The body's ReadableStream is locked or has already been read.");
       }
       b.kind = STREAM;
       b.value = init;
       return b;
     }
-    if (internals.isBlob(init)) {
+    if (isBlob(init)) {
       b.kind = BYTES;
       // blobBytes shares the Blob's storage; the body must own its bytes.
-      b.value = new Uint8Array(internals.blobBytes(init));
+      b.value = new Uint8Array(blobBytes(init));
       b.contentType = init.type || null;
       return b;
     }
-    if (internals.isFormData(init)) {
-      const { body, contentType } = internals.formDataSerialize(init);
+    if (isFormData(init)) {
+      const { body, contentType } = formDataSerialize(init);
       b.kind = BYTES;
       b.value = body;
       b.contentType = contentType;
       return b;
     }
-    if (init instanceof internals.URLSearchParams) {
+    if (init instanceof URLSearchParams) {
       b.kind = STRING;
       b.value = init.toString();
       b.contentType = "application/x-www-form-urlencoded;charset=UTF-8";
@@ -152,10 +156,10 @@ class InnerBody {
       case STREAM:
         return this.value;
       case STRING:
-        this.value = internals.readableStreamFromBytes(internals.utf8Encode(this.value));
+        this.value = readableStreamFromBytes(utf8Encode(this.value));
         break;
       case BYTES:
-        this.value = internals.readableStreamFromBytes(this.value);
+        this.value = readableStreamFromBytes(this.value);
         break;
       case RID:
         this.value = streamFromRid(this.value);
@@ -167,12 +171,12 @@ class InnerBody {
 
   disturbed() {
     if (this.used) return true;
-    return this.kind === STREAM && internals.isReadableStreamDisturbed(this.value);
+    return this.kind === STREAM && isReadableStreamDisturbed(this.value);
   }
 
   #checkUsable() {
     if (this.used || (this.kind === STREAM &&
-        (internals.isReadableStreamLocked(this.value) || internals.isReadableStreamDisturbed(this.value)))) {
+        (isReadableStreamLocked(this.value) || isReadableStreamDisturbed(this.value)))) {
       return PromiseReject(new TypeError("Body has already been used. It can only be read once."));
     }
     return null;
@@ -185,10 +189,10 @@ class InnerBody {
     this.used = true;
     switch (this.kind) {
       case NONE: return PromiseResolve(new Uint8Array(0));
-      case STRING: return PromiseResolve(internals.utf8Encode(this.value));
+      case STRING: return PromiseResolve(utf8Encode(this.value));
       case BYTES: return PromiseResolve(this.value);
       case RID: return readRidToEnd(this.value);
-      default: return internals.readableStreamCollect(this.value);
+      default: return readableStreamCollect(this.value);
     }
   }
 
@@ -198,7 +202,7 @@ class InnerBody {
       this.used = true;
       return PromiseResolve(this.value);
     }
-    return PromisePrototypeThen(this.bytes(), (bytes) => internals.utf8Decode(bytes));
+    return PromisePrototypeThen(this.bytes(), (bytes) => utf8Decode(bytes));
   }
 
   // A second body with the same content (tee for streams).
@@ -239,7 +243,7 @@ async function pumpStream(stream, writerRid) {
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      if (!ArrayBufferIsView(value) && !internals.isBufferSource(value)) {
+      if (!ArrayBufferIsView(value) && !isBufferSource(value)) {
         throw new TypeError("This ReadableStream did not return bytes.");
       }
       await ops.op_body_write(writerRid, value);
@@ -280,16 +284,16 @@ function mixBody(klass, getInner, getHeaders) {
   });
   define("blob", function blob() {
     const type = getHeaders(this).get("content-type") || "";
-    return PromisePrototypeThen(getInner(this).bytes(), (b) => new internals.Blob([b], { type }));
+    return PromisePrototypeThen(getInner(this).bytes(), (b) => new Blob([b], { type }));
   });
   define("formData", function formData() {
     const type = getHeaders(this).get("content-type") || "";
     return PromisePrototypeThen(getInner(this).bytes(), (b) => {
       const lower = type.toLowerCase();
-      if (lower.startsWith("multipart/form-data")) return internals.formDataParseMultipart(b, type);
+      if (lower.startsWith("multipart/form-data")) return formDataParseMultipart(b, type);
       if (lower.startsWith("application/x-www-form-urlencoded")) {
-        const fd = new internals.FormData();
-        const params = new internals.URLSearchParams(internals.utf8Decode(b));
+        const fd = new FormData();
+        const params = new URLSearchParams(utf8Decode(b));
         for (const [k, v] of params) fd.append(k, v);
         return fd;
       }

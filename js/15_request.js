@@ -8,6 +8,10 @@ const {
   SymbolToStringTag, TypeError,
 } = primordials;
 
+// Runtime pieces from earlier files, captured once (a lookup on the large
+// `internals` object would cost more on every request).
+const { Headers, URL, InnerBody, isAbortSignal, createAbortSignal, headersFromRid, headersAppendTrusted } = internals;
+
 const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 const NORMALIZED = { DELETE: "DELETE", GET: "GET", HEAD: "HEAD", OPTIONS: "OPTIONS", POST: "POST", PUT: "PUT", PATCH: "PATCH" };
 const FORBIDDEN = { CONNECT: true, TRACE: true, TRACK: true };
@@ -47,7 +51,7 @@ class Request {
     } else {
       let parsed;
       try {
-        parsed = new internals.URL(String(input));
+        parsed = new URL(String(input));
       } catch {
         throw new TypeError("Failed to construct 'Request': Invalid URL: " + String(input));
       }
@@ -64,26 +68,26 @@ class Request {
       this.#redirect = r;
     }
     if (init.signal !== undefined) {
-      if (init.signal !== null && !internals.isAbortSignal(init.signal)) {
+      if (init.signal !== null && !isAbortSignal(init.signal)) {
         throw new TypeError("Failed to construct 'Request': member signal is not of type AbortSignal.");
       }
       this.#signal = init.signal;
     }
     if (init.cf !== undefined) this.#cf = init.cf;
-    this.#headers = new internals.Headers(init.headers !== undefined ? init.headers : source !== null ? source.headers : undefined);
+    this.#headers = new Headers(init.headers !== undefined ? init.headers : source !== null ? source.headers : undefined);
     let body;
     if (init.body !== undefined && init.body !== null) {
       if (this.#method === "GET" || this.#method === "HEAD") {
         throw new TypeError("Failed to construct 'Request': Request with GET/HEAD method cannot have body.");
       }
-      const inner = internals.InnerBody.extract(init.body);
+      const inner = InnerBody.extract(init.body);
       const type = inner.contentType;
       body = inner;
-      if (type !== null && !this.#headers.has("content-type")) internals.headersAppendTrusted(this.#headers, "content-type", type);
+      if (type !== null && !this.#headers.has("content-type")) headersAppendTrusted(this.#headers, "content-type", type);
     } else if (source !== null && !source.#body.isNone()) {
       if (source.#body.disturbed()) throw new TypeError("Failed to construct 'Request': Cannot construct a Request with a Request object that has already been used.");
       // The new request takes over the source's body, as the standard says.
-      body = new internals.InnerBody();
+      body = new InnerBody();
       body.kind = source.#body.kind;
       body.value = source.#body.value;
       source.#body.used = true;
@@ -91,10 +95,10 @@ class Request {
         // keep as is
       }
     } else {
-      body = internals.InnerBody.none();
+      body = InnerBody.none();
     }
     this.#body = body;
-    if (this.#signal === null) this.#signal = internals.createAbortSignal();
+    if (this.#signal === null) this.#signal = createAbortSignal();
   }
 
   static _incoming(rid, method, url, hasBody) {
@@ -102,7 +106,7 @@ class Request {
     r.#method = method;
     r.#url = url;
     r.#rid = rid;
-    r.#body = hasBody ? internals.InnerBody.fromRid(rid) : internals.InnerBody.none();
+    r.#body = hasBody ? InnerBody.fromRid(rid) : InnerBody.none();
     return r;
   }
   static _inner(r) { return r.#body; }
@@ -111,12 +115,12 @@ class Request {
   get method() { return this.#method; }
   get url() { return this.#url; }
   get headers() {
-    if (this.#headers === null) this.#headers = internals.headersFromRid(this.#rid, "immutable");
+    if (this.#headers === null) this.#headers = headersFromRid(this.#rid, "immutable");
     return this.#headers;
   }
   get redirect() { return this.#redirect; }
   get signal() {
-    if (this.#signal === null) this.#signal = internals.createAbortSignal();
+    if (this.#signal === null) this.#signal = createAbortSignal();
     return this.#signal;
   }
   get cf() {
@@ -138,7 +142,7 @@ class Request {
     const r = new Request(incoming);
     r.#method = this.#method;
     r.#url = this.#url;
-    r.#headers = new internals.Headers(this.headers);
+    r.#headers = new Headers(this.headers);
     r.#body = this.#body.clone();
     r.#redirect = this.#redirect;
     r.#signal = this.#signal;

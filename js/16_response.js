@@ -7,8 +7,14 @@ const {
   TypeError, RangeError,
 } = primordials;
 
+// Runtime pieces from earlier files, captured once (a lookup on the large
+// `internals` object would cost more on every request).
+const { Headers, URL, InnerBody, headersSetGuard, headersAppendTrusted } = internals;
+
 const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
-const NULL_BODY_STATUS = { 101: true, 103: true, 204: true, 205: true, 304: true };
+function isNullBodyStatus(status) {
+  return status === 101 || status === 103 || status === 204 || status === 205 || status === 304;
+}
 const EMPTY_INIT = primordials.ObjectFreeze({});
 const REDIRECT_STATUS = { 301: true, 302: true, 303: true, 307: true, 308: true };
 
@@ -35,18 +41,18 @@ class Response {
       if (!RegExpPrototypeTest(REASON, text)) throw new TypeError("Failed to construct 'Response': Invalid statusText");
       this.#statusText = text;
     }
-    this.#headers = init.headers === undefined ? new internals.Headers() : new internals.Headers(init.headers);
-    internals.headersSetGuard(this.#headers, "response");
+    this.#headers = init.headers === undefined ? new Headers() : new Headers(init.headers);
+    headersSetGuard(this.#headers, "response");
     if (body !== null && body !== undefined) {
-      if (NULL_BODY_STATUS[this.#status] === true) {
+      if (isNullBodyStatus(this.#status)) {
         throw new TypeError("Failed to construct 'Response': Response with null body status cannot have body");
       }
-      const inner = internals.InnerBody.extract(body);
+      const inner = InnerBody.extract(body);
       const type = inner.contentType;
       this.#body = inner;
-      if (type !== null && !this.#headers.has("content-type")) internals.headersAppendTrusted(this.#headers, "content-type", type);
+      if (type !== null && !this.#headers.has("content-type")) headersAppendTrusted(this.#headers, "content-type", type);
     } else {
-      this.#body = internals.InnerBody.none();
+      this.#body = InnerBody.none();
     }
   }
 
@@ -61,7 +67,7 @@ class Response {
   static redirect(url, status = 302) {
     let parsed;
     try {
-      parsed = new internals.URL(String(url));
+      parsed = new URL(String(url));
     } catch {
       throw new TypeError("Failed to execute 'redirect' on 'Response': Invalid URL: " + String(url));
     }
@@ -70,7 +76,7 @@ class Response {
     }
     const res = new Response(null, { status });
     res.#headers.set("location", parsed.href);
-    internals.headersSetGuard(res.#headers, "immutable");
+    headersSetGuard(res.#headers, "immutable");
     return res;
   }
 
@@ -78,7 +84,7 @@ class Response {
     const res = new Response(null);
     res.#type = "error";
     res.#status = 0;
-    internals.headersSetGuard(res.#headers, "immutable");
+    headersSetGuard(res.#headers, "immutable");
     return res;
   }
 

@@ -14,6 +14,10 @@ const {
   ReflectApply, ArrayPrototypeIndexOf, ArrayPrototypeSplice, FunctionPrototypeCall,
 } = primordials;
 
+// Runtime pieces from earlier files, captured once (a lookup on the large
+// `internals` object would cost more on every request).
+const { newIncomingRequest, Response, responseInner, headersFlat, headersList, responseHeaders, pumpStream, reportError, inspect, URL, Event, DOMException, Request } = internals;
+
 // Service-worker listeners by type.
 const listeners = { fetch: [], scheduled: [] };
 
@@ -47,13 +51,13 @@ ObjectDefineProperty(ExecutionContext.prototype, SymbolToStringTag, { value: "Ex
 const pendingOf = ExecutionContext._pending;
 delete ExecutionContext._pending;
 
-class FetchEvent extends internals.Event {
+class FetchEvent extends Event {
   #request;
   #ctx;
   #response = null;
   constructor(type, init) {
     super(type);
-    if (!init || !(init.request instanceof internals.Request)) {
+    if (!init || !(init.request instanceof Request)) {
       throw new TypeError("Failed to construct 'FetchEvent': required member request is undefined.");
     }
     this.#request = init.request;
@@ -61,7 +65,7 @@ class FetchEvent extends internals.Event {
   }
   get request() { return this.#request; }
   respondWith(response) {
-    if (this.#response !== null) throw new internals.DOMException("respondWith() was already called.", "InvalidStateError");
+    if (this.#response !== null) throw new DOMException("respondWith() was already called.", "InvalidStateError");
     this.#response = PromiseResolve(response);
   }
   waitUntil(promise) { this.#ctx.waitUntil(promise); }
@@ -127,31 +131,52 @@ function finish(rid, ctx, pump) {
   PromisePrototypeThen(PromiseAllSettled(pending), () => ops.op_request_done(rid));
 }
 
+// op_respond takes up to three headers as arguments (cheap for Rust to
+// read), more as one flat array.
+function sendHead(rid, status, body, headers) {
+  const list = headersList(headers);
+  switch (list.length) {
+    case 0:
+      return ops.op_respond(rid, status, body);
+    case 1:
+      return ops.op_respond(rid, status, body, list[0][0], list[0][1]);
+    case 2:
+      return ops.op_respond(rid, status, body, list[0][0], list[0][1], list[1][0], list[1][1]);
+    case 3:
+      return ops.op_respond(rid, status, body, list[0][0], list[0][1], list[1][0], list[1][1], list[2][0], list[2][1]);
+    default:
+      return ops.op_respond(rid, status, body, headersFlat(headers));
+  }
+}
+
 function respond(rid, ctx, response) {
-  if (!(response instanceof internals.Response)) {
-    ops.op_respond_error(rid, "TypeError: the fetch handler did not return a Response (got " + internals.inspect(response) + ")");
+  if (!(response instanceof Response)) {
+    ops.op_respond_error(rid, "TypeError: the fetch handler did not return a Response (got " + inspect(response) + ")");
     finish(rid, ctx, null);
     return;
   }
-  const inner = internals.responseInner(response);
-  const headers = internals.headersFlat(internals.responseHeaders(response));
+  const inner = responseInner(response);
   const value = inner.wholeValue();
   let pump = null;
   if (value !== null) {
-    ops.op_respond(rid, response.status, headers, value);
+    sendHead(rid, response.status, value, responseHeaders(response));
   } else {
     const pair = ops.op_body_stream_open();
-    ops.op_respond(rid, response.status, headers, pair[1]);
-    pump = PromisePrototypeThen(internals.pumpStream(inner.stream(), pair[0]), undefined, (err) => {
-      internals.reportError(err);
+    sendHead(rid, response.status, pair[1], responseHeaders(response));
+    pump = PromisePrototypeThen(pumpStream(inner.stream(), pair[0]), undefined, (err) => {
+      reportError(err);
     });
   }
   inner.used = true;
   finish(rid, ctx, pump);
 }
 
-internals.dispatchFetch = function dispatchFetch(rid, method, url, hasBody) {
-  const request = internals.newIncomingRequest(rid, method, url, hasBody);
+// Must match `method_value` in runtime/src/isolate/mod.rs.
+const METHOD_NAMES = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
+
+internals.dispatchFetch = function dispatchFetch(rid, methodOrIndex, url, hasBody) {
+  const method = typeof methodOrIndex === "number" ? METHOD_NAMES[methodOrIndex] : methodOrIndex;
+  const request = newIncomingRequest(rid, method, url, hasBody);
   const ctx = new ExecutionContext();
   let result;
   try {
@@ -161,7 +186,7 @@ internals.dispatchFetch = function dispatchFetch(rid, method, url, hasBody) {
     finish(rid, ctx, null);
     return;
   }
-  if (result instanceof internals.Response) {
+  if (result instanceof Response) {
     respond(rid, ctx, result);
     return;
   }
@@ -181,16 +206,16 @@ internals.dispatchFetch = function dispatchFetch(rid, method, url, hasBody) {
 internals.warmUp = function warmUp() {
   const saved = handler;
   handler = (request) => {
-    const url = new internals.URL(request.url);
+    const url = new URL(request.url);
     const q = url.searchParams.get("q");
     request.headers.get("accept");
-    if (url.pathname === "/json") return internals.Response.json({ q, method: request.method });
-    return new internals.Response("warm " + q, { status: 200, headers: { "x-warm": "1" } });
+    if (url.pathname === "/json") return Response.json({ q, method: request.method });
+    return new Response("warm " + q, { status: 200, headers: { "x-warm": "1" } });
   };
   const FAKE_RID = 0xfffffff0;
   for (let i = 0; i < 3; i++) {
-    internals.dispatchFetch(FAKE_RID, "GET", "http://warm.up/?q=" + i, false);
-    internals.dispatchFetch(FAKE_RID, "GET", "http://warm.up/json?q=" + i, false);
+    internals.dispatchFetch(FAKE_RID, 0, "http://warm.up/?q=" + i, false);
+    internals.dispatchFetch(FAKE_RID, 0, "http://warm.up/json?q=" + i, false);
   }
   handler = saved;
 };

@@ -172,6 +172,47 @@ async fn bench_first_requests(scripts: usize) {
     handle.shutdown();
 }
 
+/// The cost of one request inside the isolate, without the network: the
+/// hello-world handler dispatched in a loop.
+fn bench_dispatch(iterations: usize) {
+    islet_runtime::platform::init_v8();
+    let script = Arc::new(ScriptVersion::single(
+        "hello",
+        1,
+        "export default { fetch() { return new Response('Hello World') } }".into(),
+    ));
+    let local = tokio::task::LocalSet::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    local.block_on(&rt, async {
+        let mut iso = JsIsolate::new(script.clone(), Rc::new(Quiet), IsolateOptions::default()).expect("isolate");
+        let run = |iso: &mut JsIsolate, n: usize| {
+            for _ in 0..n {
+                let mut pending = iso.dispatch_fetch(islet_runtime::isolate::IncomingRequest {
+                    method: "GET",
+                    url: "http://example.com/",
+                    headers: http::HeaderMap::new(),
+                    body: None,
+                });
+                match pending.try_recv() {
+                    Ok(Ok(_head)) => {}
+                    other => panic!("no synchronous response: {:?}", other.is_ok()),
+                }
+            }
+        };
+        run(&mut iso, 20_000.min(iterations));
+        let start = Instant::now();
+        run(&mut iso, iterations);
+        let per = start.elapsed() / iterations as u32;
+        println!(
+            "dispatch of a hello-world request in the isolate: {:.2} us per request",
+            per.as_secs_f64() * 1e6
+        );
+    });
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let scripts = args
@@ -189,8 +230,17 @@ fn main() {
                 .expect("runtime");
             rt.block_on(bench_first_requests(scripts));
         }
+        Some("dispatch") => {
+            let iterations = args
+                .iter()
+                .position(|a| a == "--iterations")
+                .and_then(|i| args.get(i + 1))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(200_000);
+            bench_dispatch(iterations)
+        }
         Some(other) => {
-            eprintln!("unknown benchmark {other:?}; available: cold-start");
+            eprintln!("unknown benchmark {other:?}; available: cold-start, dispatch");
             std::process::exit(2);
         }
     }

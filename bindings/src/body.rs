@@ -75,7 +75,7 @@ fn op_body_read(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, m
     };
     // The body leaves its cell for the read and comes back after, so a
     // second concurrent read sees the end instead of racing this one.
-    let body = cell.borrow_mut().take();
+    let body = cell.as_ref().and_then(|c| c.borrow_mut().take());
     let fut = async move {
         let Some(mut body) = body else {
             return Ok(OpValue::Null);
@@ -86,7 +86,9 @@ fn op_body_read(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, m
                 Some(Ok(frame)) => {
                     if let Ok(data) = frame.into_data() {
                         if !data.is_empty() {
-                            *cell.borrow_mut() = Some(body);
+                            if let Some(cell) = &cell {
+                                *cell.borrow_mut() = Some(body);
+                            }
                             return Ok(OpValue::Bytes(Vec::from(data)));
                         }
                     }
@@ -164,8 +166,11 @@ fn op_body_abort(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, 
     }
 }
 
-/// `(requestId, status, [name, value, ...], body)` where body is
+/// `(requestId, status, body, name0, value0, name1, value1, ...)` or
+/// `(requestId, status, body, [name, value, ...])`, where body is
 /// undefined/null, a string, bytes, or the reader rid of a streamed body.
+/// Headers come as arguments when there are few (reading arguments is much
+/// cheaper than reading array elements), as one flat array otherwise.
 fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
     let rid = match v8_util::arg_u32(&args, 0) {
         Ok(r) => r,
@@ -173,17 +178,21 @@ fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv
     };
     let status = v8_util::arg_u32(&args, 1).unwrap_or(200);
     let status = u16::try_from(status).unwrap_or(500);
-    let headers = match v8::Local::<v8::Array>::try_from(args.get(2)) {
-        Ok(list) => read_header_list(scope, list),
-        Err(_) => http::HeaderMap::new(),
+    let headers = if args.length() == 4 && args.get(3).is_array() {
+        match v8::Local::<v8::Array>::try_from(args.get(3)) {
+            Ok(list) => read_header_list(scope, list),
+            Err(_) => http::HeaderMap::new(),
+        }
+    } else {
+        read_header_args(scope, &args, 3)
     };
-    let body_arg = args.get(3);
+    let body_arg = args.get(2);
     let body = if body_arg.is_null_or_undefined() {
         ResponseBody::Empty
-    } else if body_arg.is_string() {
-        ResponseBody::Full(Bytes::from(body_arg.to_rust_string_lossy(scope)))
+    } else if let Ok(text) = v8::Local::<v8::String>::try_from(body_arg) {
+        ResponseBody::Full(string_bytes(scope, text))
     } else if body_arg.is_number() {
-        let reader = v8_util::arg_u32(&args, 3).unwrap_or(0);
+        let reader = v8_util::arg_u32(&args, 2).unwrap_or(0);
         match host::state(scope).resources.take::<ResponseStreamReceiver>(reader) {
             Ok(r) => ResponseBody::Stream(r.0),
             Err(e) => return throw(scope, e),
@@ -197,31 +206,65 @@ fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv
     host::state(scope).respond(rid, Ok(ResponseHead { status, headers, body }));
 }
 
-/// Reads a flat `[name, value, ...]` array into a HeaderMap without
-/// allocating for names or for short values' intermediate strings. Entries
-/// that are not valid HTTP (JS Headers already rejects those) are skipped.
+/// UTF-8 bytes of a JS string, written straight into their buffer.
+fn string_bytes(scope: &mut v8::PinScope, text: v8::Local<v8::String>) -> Bytes {
+    let len = text.utf8_length(scope);
+    let mut buf = vec![0u8; len];
+    let written = text.write_utf8_v2(scope, &mut buf, v8::WriteFlags::kReplaceInvalidUtf8, None);
+    buf.truncate(written);
+    Bytes::from(buf)
+}
+
+/// Appends one header from two JS strings; invalid ones are skipped (JS
+/// Headers already rejects them).
+fn append_header(
+    scope: &mut v8::PinScope,
+    headers: &mut http::HeaderMap,
+    name: v8::Local<v8::Value>,
+    value: v8::Local<v8::Value>,
+) {
+    let (Ok(name), Ok(value)) = (
+        v8::Local::<v8::String>::try_from(name),
+        v8::Local::<v8::String>::try_from(value),
+    ) else {
+        return;
+    };
+    let mut name_buf = [std::mem::MaybeUninit::<u8>::uninit(); 64];
+    let name = name.to_rust_cow_lossy(scope, &mut name_buf);
+    let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else {
+        return;
+    };
+    let mut value_buf = [std::mem::MaybeUninit::<u8>::uninit(); 256];
+    let value = value.to_rust_cow_lossy(scope, &mut value_buf);
+    let Ok(value) = http::HeaderValue::from_str(&value) else {
+        return;
+    };
+    headers.append(name, value);
+}
+
+/// Headers passed as arguments `first`, `first + 1`, ... in name/value pairs.
+fn read_header_args(scope: &mut v8::PinScope, args: &v8::FunctionCallbackArguments, first: i32) -> http::HeaderMap {
+    let count = (args.length() - first).max(0) / 2;
+    let mut headers = http::HeaderMap::with_capacity(count as usize);
+    for i in 0..count {
+        let at = first + 2 * i;
+        append_header(scope, &mut headers, args.get(at), args.get(at + 1));
+    }
+    headers
+}
+
+/// Reads a flat `[name, value, ...]` array into a HeaderMap.
 fn read_header_list(scope: &mut v8::PinScope, list: v8::Local<v8::Array>) -> http::HeaderMap {
     let len = list.length();
     let mut headers = http::HeaderMap::with_capacity(len as usize / 2);
-    let mut name_buf = [std::mem::MaybeUninit::<u8>::uninit(); 64];
-    let mut value_buf = [std::mem::MaybeUninit::<u8>::uninit(); 256];
     let mut i = 0;
     while i + 1 < len {
-        let name = list.get_index(scope, i).and_then(|v| v.to_string(scope));
-        let value = list.get_index(scope, i + 1).and_then(|v| v.to_string(scope));
+        let name = list.get_index(scope, i);
+        let value = list.get_index(scope, i + 1);
         i += 2;
-        let (Some(name), Some(value)) = (name, value) else {
-            continue;
-        };
-        let name = name.to_rust_cow_lossy(scope, &mut name_buf);
-        let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else {
-            continue;
-        };
-        let value = value.to_rust_cow_lossy(scope, &mut value_buf);
-        let Ok(value) = http::HeaderValue::from_str(&value) else {
-            continue;
-        };
-        headers.append(name, value);
+        if let (Some(name), Some(value)) = (name, value) {
+            append_header(scope, &mut headers, name, value);
+        }
     }
     headers
 }
@@ -239,7 +282,10 @@ fn op_respond_error(scope: &mut v8::PinScope, args: v8::FunctionCallbackArgument
 fn op_request_done(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
     if let Ok(rid) = v8_util::arg_u32(&args, 0) {
         let st = host::state(scope);
-        st.resources.close(rid);
-        st.responders.remove(&rid);
+        if let Ok(slot) = st.resources.take::<RequestSlot>(rid) {
+            if slot.responder.is_some() {
+                st.awaiting_response = st.awaiting_response.saturating_sub(1);
+            }
+        }
     }
 }

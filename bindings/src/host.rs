@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use crate::error::BindingError;
-use crate::http_types::{Responder, ResponseHead};
+use crate::http_types::{RequestSlot, ResponseHead};
 use crate::resources::ResourceTable;
 use crate::timers::TimerQueue;
 use crate::v8_util;
@@ -135,8 +135,8 @@ pub struct HostState {
     pub timers: TimerQueue,
     /// Completed async ops waiting to be delivered to JS.
     pub completions: Rc<CompletionQueue>,
-    /// Where each in-flight request's response goes, by request id.
-    pub responders: HashMap<u32, Responder>,
+    /// Requests handed to JS whose response head has not been produced.
+    pub awaiting_response: usize,
     /// Sink for `console.*` output.
     pub console: Rc<dyn ConsoleSink>,
     promises: HashMap<u32, v8::Global<v8::PromiseResolver>>,
@@ -160,7 +160,7 @@ impl HostState {
             resources: ResourceTable::default(),
             timers: TimerQueue::default(),
             completions: Rc::new(CompletionQueue::default()),
-            responders: HashMap::new(),
+            awaiting_response: 0,
             console,
             promises: HashMap::new(),
             next_promise_id: 1,
@@ -175,7 +175,12 @@ impl HostState {
 
     /// Delivers a response head for request `id` to its waiting responder.
     pub fn respond(&mut self, id: u32, head: Result<ResponseHead, String>) {
-        if let Some(responder) = self.responders.remove(&id) {
+        let responder = match self.resources.get_mut::<RequestSlot>(id) {
+            Ok(slot) => slot.responder.take(),
+            Err(_) => None,
+        };
+        if let Some(responder) = responder {
+            self.awaiting_response = self.awaiting_response.saturating_sub(1);
             let _ = responder.send(head);
         }
     }

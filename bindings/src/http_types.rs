@@ -43,7 +43,9 @@ pub type Responder = tokio::sync::oneshot::Sender<Result<ResponseHead, String>>;
 pub struct RequestSlot {
     /// Request headers, materialised in JS only when the script reads them.
     pub headers: http::HeaderMap,
-    /// The body, absent once read to the end or when there is none. Shared
-    /// with an in-flight read, which takes it out and puts it back.
-    pub body: std::rc::Rc<std::cell::RefCell<Option<RequestBody>>>,
+    /// The body, absent when there is none. Shared with an in-flight read,
+    /// which takes it out and puts it back (empty once read to the end).
+    pub body: Option<std::rc::Rc<std::cell::RefCell<Option<RequestBody>>>>,
+    /// Where the response goes; taken by the first `op_respond`.
+    pub responder: Option<Responder>,
 }

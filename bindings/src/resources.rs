@@ -7,11 +7,32 @@ use std::collections::HashMap;
 
 use crate::error::BindingError;
 
+/// Hashes sequential ids by multiplication: cheap, and spreads them over
+/// the table (SipHash would cost more than the rest of a lookup).
+#[derive(Default, Clone, Copy)]
+pub struct IdHasher(u64);
+
+impl std::hash::Hasher for IdHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ u64::from(*b)).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        }
+    }
+    fn write_u32(&mut self, n: u32) {
+        self.0 = u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+type IdMap<V> = HashMap<u32, V, std::hash::BuildHasherDefault<IdHasher>>;
+
 /// Maps resource ids to Rust objects of any type.
 #[derive(Default)]
 pub struct ResourceTable {
     next_id: u32,
-    entries: HashMap<u32, Box<dyn Any>>,
+    entries: IdMap<Box<dyn Any>>,
 }
 
 impl ResourceTable {

@@ -148,20 +148,20 @@ impl JsIsolate {
             let Some(state) = self.core.isolate.get_slot_mut::<HostState>() else {
                 return rx;
             };
-            let rid = state.resources.add(RequestSlot {
+            state.awaiting_response += 1;
+            state.resources.add(RequestSlot {
                 headers: request.headers,
-                body: Rc::new(RefCell::new(request.body)),
-            });
-            state.responders.insert(rid, tx);
-            rid
+                body: request.body.map(|b| Rc::new(RefCell::new(Some(b)))),
+                responder: Some(tx),
+            })
         };
         let (method, url) = (request.method, request.url);
         self.core.enter(|scope, hooks| {
             let f = v8::Local::new(scope, &hooks.dispatch_fetch);
             let args = [
                 v8::Integer::new_from_unsigned(scope, rid).into(),
-                new_string(scope, method).into(),
-                new_string(scope, url).into(),
+                method_value(scope, method),
+                url_value(scope, url),
                 v8::Boolean::new(scope, has_body).into(),
             ];
             v8::tc_scope!(let tc, scope);
@@ -207,7 +207,7 @@ impl JsIsolate {
         self.core
             .isolate
             .get_slot::<HostState>()
-            .is_some_and(|s| s.has_pending_work() || !s.responders.is_empty())
+            .is_some_and(|s| s.has_pending_work() || s.awaiting_response > 0)
     }
 }
 
@@ -277,6 +277,27 @@ impl Drop for Core {
         // Lets the event-loop task notice the isolate is gone and exit.
         self.completions.wake();
     }
+}
+
+/// Common methods go to JS as small integers (`js/20_worker.js` maps them
+/// back to its own constant strings): no string is made per request.
+fn method_value<'s>(scope: &mut v8::PinScope<'s, '_>, method: &str) -> v8::Local<'s, v8::Value> {
+    const COMMON: [&str; 7] = ["GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH"];
+    match COMMON.iter().position(|m| *m == method) {
+        Some(i) => v8::Integer::new(scope, i as i32).into(),
+        None => new_string(scope, method).into(),
+    }
+}
+
+/// The request URL as a V8 string; request targets are ASCII, which V8
+/// takes without decoding.
+fn url_value<'s>(scope: &mut v8::PinScope<'s, '_>, url: &str) -> v8::Local<'s, v8::Value> {
+    if url.is_ascii() {
+        if let Some(s) = v8::String::new_from_one_byte(scope, url.as_bytes(), v8::NewStringType::Normal) {
+            return s.into();
+        }
+    }
+    new_string(scope, url).into()
 }
 
 fn get_function<'s>(
