@@ -27,6 +27,9 @@ pub enum BindingError {
     /// The peer of a body stream went away (client disconnected, etc.).
     #[error("{0}")]
     Io(String),
+    /// A per-request limit is spent (see `limits`).
+    #[error("{0}")]
+    Limit(String),
 }
 
 impl BindingError {
@@ -35,7 +38,7 @@ impl BindingError {
         match self {
             BindingError::Type(_) | BindingError::BadResource(_) => JsErrorClass::TypeError,
             BindingError::Range(_) => JsErrorClass::RangeError,
-            BindingError::Io(_) => JsErrorClass::Error,
+            BindingError::Io(_) | BindingError::Limit(_) => JsErrorClass::Error,
         }
     }
 }

@@ -143,6 +143,10 @@ pub struct HostState {
     next_promise_id: u32,
     /// Number of async ops started and not yet delivered.
     pub pending_ops: usize,
+    /// The request on whose behalf JS is running now (0: none).
+    pub current_request: u32,
+    /// Budgets of each request of this isolate's script.
+    pub limits: crate::limits::RequestLimits,
 }
 
 /// Receives the output of `console.*` for one isolate.
@@ -165,6 +169,8 @@ impl HostState {
             promises: HashMap::new(),
             next_promise_id: 1,
             pending_ops: 0,
+            current_request: 0,
+            limits: crate::limits::RequestLimits::default(),
         }
     }
 

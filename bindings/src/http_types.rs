@@ -48,4 +48,6 @@ pub struct RequestSlot {
     pub body: Option<std::rc::Rc<std::cell::RefCell<Option<RequestBody>>>>,
     /// Where the response goes; taken by the first `op_respond`.
     pub responder: Option<Responder>,
+    /// What the request has used of its limits.
+    pub usage: crate::limits::RequestUsage,
 }

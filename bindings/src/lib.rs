@@ -15,6 +15,7 @@ pub mod encoding;
 pub mod error;
 pub mod host;
 pub mod http_types;
+pub mod limits;
 pub mod resources;
 pub mod timers;
 pub mod url;
