@@ -1,0 +1,234 @@
+//! One worker thread's listeners: the accept loops (cleartext and TLS), the
+//! HTTP/1.1 and HTTP/2 connection (h2c by prior knowledge in cleartext, h2
+//! by ALPN over TLS), the protections of the listener (header size and
+//! count limits, timeouts for slow clients) and the graceful drain at
+//! shutdown. Not for what a request does (`edge.rs`).
+
+use std::cell::Cell;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::time::Duration;
+
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
+
+use super::edge;
+use super::proxy::{ClientInfo, Origin};
+use crate::worker::Worker;
+
+/// Limits that protect the listener from slow or greedy clients.
+#[derive(Debug, Clone, Copy)]
+pub struct Protection {
+    /// Most header fields in one request (HTTP/1.1).
+    pub max_headers: usize,
+    /// Most bytes of one request head (HTTP/1.1 read buffer, HTTP/2 header
+    /// list); at least 8 KiB.
+    pub max_header_bytes: usize,
+    /// Time a client has to send a whole request head, and to send the
+    /// first byte after connecting.
+    pub header_read_timeout: Duration,
+    /// Time a client has to finish the TLS handshake.
+    pub tls_handshake_timeout: Duration,
+    /// Concurrent HTTP/2 streams per connection.
+    pub max_concurrent_streams: u32,
+    /// At shutdown, how long in-flight requests may take before their
+    /// connections are closed anyway.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Protection {
+    fn default() -> Self {
+        Protection {
+            max_headers: 100,
+            max_header_bytes: 64 << 10,
+            header_read_timeout: Duration::from_secs(10),
+            tls_handshake_timeout: Duration::from_secs(10),
+            max_concurrent_streams: 200,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Runs hyper's background work (HTTP/2 streams) on this thread's
+/// `LocalSet`: the request futures hold `Rc`s and cannot move threads.
+#[derive(Clone, Copy)]
+pub struct LocalExec;
+
+impl<F> hyper::rt::Executor<F> for LocalExec
+where
+    F: Future + 'static,
+{
+    fn execute(&self, fut: F) {
+        tokio::task::spawn_local(fut);
+    }
+}
+
+/// Counts open connections so the shutdown can wait for them.
+#[derive(Default)]
+struct Connections {
+    open: Cell<usize>,
+    closed: Notify,
+}
+
+struct Open(Rc<Connections>);
+
+impl Open {
+    fn new(conns: &Rc<Connections>) -> Open {
+        conns.open.set(conns.open.get() + 1);
+        Open(conns.clone())
+    }
+}
+
+impl Drop for Open {
+    fn drop(&mut self) {
+        self.0.open.set(self.0.open.get().saturating_sub(1));
+        self.0.closed.notify_waiters();
+    }
+}
+
+/// What every connection of a thread shares.
+pub struct Shared {
+    /// The thread's isolates.
+    pub worker: Rc<Worker>,
+    /// The origin of the drop-in proxy, if any.
+    pub origin: Option<Rc<Origin>>,
+    /// Listener limits.
+    pub protection: Protection,
+}
+
+/// Accepts on `plain` (and `tls`, when configured) until `shutdown`, then
+/// lets open connections finish their requests, for at most the grace time.
+pub async fn run(
+    shared: Rc<Shared>,
+    plain: TcpListener,
+    tls: Option<(TcpListener, tokio_rustls::TlsAcceptor)>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let conns = Rc::new(Connections::default());
+    let (tls_listener, acceptor) = match tls {
+        Some((l, a)) => (Some(l), Some(a)),
+        None => (None, None),
+    };
+    loop {
+        let accepted = tokio::select! {
+            r = plain.accept() => r.map(|(s, peer)| (s, peer, false)),
+            r = accept_opt(tls_listener.as_ref()) => r.map(|(s, peer)| (s, peer, true)),
+            _ = shutdown.changed() => break,
+        };
+        let (stream, peer, is_tls) = match accepted {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                // EMFILE and friends: do not spin.
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let open = Open::new(&conns);
+        let shared = shared.clone();
+        let shutdown = shutdown.clone();
+        let acceptor = if is_tls { acceptor.clone() } else { None };
+        tokio::task::spawn_local(async move {
+            let _open = open;
+            let client = ClientInfo { peer, tls: is_tls };
+            match acceptor {
+                Some(acceptor) => {
+                    let handshake =
+                        tokio::time::timeout(shared.protection.tls_handshake_timeout, acceptor.accept(stream)).await;
+                    match handshake {
+                        Ok(Ok(tls)) => serve(shared, tls, client, shutdown).await,
+                        Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
+                None => {
+                    // A client that connects and sends nothing never reaches
+                    // hyper's header timeout: give it the same time here.
+                    match tokio::time::timeout(shared.protection.header_read_timeout, stream.readable()).await {
+                        Ok(Ok(())) => serve(shared, stream, client, shutdown).await,
+                        _ => tracing::debug!(%peer, "client sent nothing in time"),
+                    }
+                }
+            }
+        });
+    }
+    drop(plain);
+    drop(tls_listener);
+    drain(&conns, shared.protection.shutdown_grace).await;
+}
+
+async fn accept_opt(listener: Option<&TcpListener>) -> std::io::Result<(TcpStream, SocketAddr)> {
+    match listener {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Waits until every connection is closed, or the grace time is over.
+async fn drain(conns: &Rc<Connections>, grace: Duration) {
+    let wait = async {
+        loop {
+            let closed = conns.closed.notified();
+            if conns.open.get() == 0 {
+                return;
+            }
+            closed.await;
+        }
+    };
+    if tokio::time::timeout(grace, wait).await.is_err() {
+        tracing::warn!(
+            open = conns.open.get(),
+            "shutdown: connections still open after the grace period are closed"
+        );
+    }
+}
+
+/// Serves one connection (HTTP/1.1, HTTP/2 by prior knowledge or ALPN)
+/// until it ends; on shutdown, finishes the requests in flight and closes.
+async fn serve<I>(shared: Rc<Shared>, io: I, client: ClientInfo, mut shutdown: watch::Receiver<bool>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let p = shared.protection;
+    let mut builder = auto::Builder::new(LocalExec);
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(p.header_read_timeout)
+        .max_headers(p.max_headers)
+        .max_buf_size(p.max_header_bytes.max(8192))
+        .keep_alive(true);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(p.max_header_bytes).unwrap_or(u32::MAX))
+        .max_concurrent_streams(p.max_concurrent_streams)
+        .keep_alive_interval(Some(Duration::from_secs(30)))
+        .keep_alive_timeout(p.header_read_timeout);
+    let service = service_fn(move |req| {
+        let worker = shared.worker.clone();
+        let origin = shared.origin.clone();
+        async move { Ok::<_, std::convert::Infallible>(edge::handle(worker, req, origin, client).await) }
+    });
+    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    if *shutdown.borrow_and_update() {
+        conn.as_mut().graceful_shutdown();
+    }
+    let result = tokio::select! {
+        r = conn.as_mut() => r,
+        _ = shutdown.changed() => {
+            conn.as_mut().graceful_shutdown();
+            conn.as_mut().await
+        }
+    };
+    if let Err(e) = result {
+        tracing::debug!(peer = %client.peer, "connection ended with error: {e}");
+    }
+}
