@@ -169,6 +169,11 @@ class InnerBody {
     return this.value;
   }
 
+  // No body, or a request body still unread in Rust (it could be sent on).
+  untouched() {
+    return this.kind === NONE || (this.kind === RID && !this.used);
+  }
+
   disturbed() {
     if (this.used) return true;
     return this.kind === STREAM && isReadableStreamDisturbed(this.value);

@@ -180,12 +180,5 @@ function fetch(input, init = undefined) {
   }
 }
 
-// For ctx.passThroughOnException(): whether the request's body (if any) is
-// still untouched in Rust, so the edge can send it on to the origin.
-internals.requestBodyUnread = function requestBodyUnread(request) {
-  const inner = requestInner(request);
-  return inner.isNone() || (inner.kind === RID && !inner.used);
-};
-
 internals.fetch = fetch;
 internals.defineGlobals({ fetch });

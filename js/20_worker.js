@@ -16,7 +16,7 @@ const {
 
 // Runtime pieces from earlier files, captured once (a lookup on the large
 // `internals` object would cost more on every request).
-const { newIncomingRequest, Response, responseInner, headersFlat, headersList, responseHeaders, pumpStream, reportError, inspect, URL, Event, DOMException, Request } = internals;
+const { newIncomingRequest, requestInner, Response, responseInner, headersFlat, headersList, responseHeaders, pumpStream, reportError, inspect, URL, Event, DOMException, Request } = internals;
 
 // Service-worker listeners by type.
 const listeners = { fetch: [], scheduled: [] };
@@ -46,10 +46,13 @@ class ExecutionContext {
     this.#passThrough = true;
   }
   static _pending(ctx) { return ctx.#waitUntil; }
+  static _passThrough(ctx) { return ctx.#passThrough; }
 }
 ObjectDefineProperty(ExecutionContext.prototype, SymbolToStringTag, { value: "ExecutionContext", configurable: true });
 const pendingOf = ExecutionContext._pending;
+const passThroughOf = ExecutionContext._passThrough;
 delete ExecutionContext._pending;
+delete ExecutionContext._passThrough;
 
 class FetchEvent extends Event {
   #request;
@@ -118,6 +121,17 @@ function describe(err) {
   }
 }
 
+// The handler failed: a 500, or after ctx.passThroughOnException() the
+// request goes on to the origin instead (with its body if still unread).
+function failRequest(rid, ctx, request, err) {
+  const message = describe(err);
+  if (passThroughOf(ctx)) {
+    ops.op_request_pass_through(rid, requestInner(request).untouched(), message);
+  }
+  ops.op_respond_error(rid, message);
+  finish(rid, ctx, null);
+}
+
 function finish(rid, ctx, pump) {
   let pending = pendingOf(ctx);
   if (pump !== null) {
@@ -182,8 +196,7 @@ internals.dispatchFetch = function dispatchFetch(rid, methodOrIndex, url, hasBod
   try {
     result = handler(request, ctx);
   } catch (err) {
-    ops.op_respond_error(rid, describe(err));
-    finish(rid, ctx, null);
+    failRequest(rid, ctx, request, err);
     return;
   }
   if (result instanceof Response) {
@@ -193,10 +206,7 @@ internals.dispatchFetch = function dispatchFetch(rid, methodOrIndex, url, hasBod
   PromisePrototypeThen(
     PromiseResolve(result),
     (response) => respond(rid, ctx, response),
-    (err) => {
-      ops.op_respond_error(rid, describe(err));
-      finish(rid, ctx, null);
-    },
+    (err) => failRequest(rid, ctx, request, err),
   );
 };
 

@@ -4,8 +4,13 @@
 //!   times; (2) first request to never-served scripts end to end over
 //!   loopback HTTP, each script on its own host.
 //!
+//! - `kv`: KV get and put rates through a script, embedded and Redis
+//!   (see `kv.rs`).
+//!
 //! Usage: `cargo run --release -p islet-bench -- cold-start [--scripts 200]`
 //! Throughput against Deno and workerd is `bench/throughput.sh`.
+
+mod kv;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -124,6 +129,7 @@ async fn bench_first_requests(scripts: usize) {
         listen: "127.0.0.1:0".parse().expect("addr"),
         workers: 1,
         isolate: IsolateOptions::default(),
+        edge: Default::default(),
     };
     let handle = server::start(&options, registry).expect("server");
     let stream = tokio::net::TcpStream::connect(handle.edge_addr).await.expect("connect");
@@ -213,6 +219,175 @@ fn bench_dispatch(iterations: usize) {
     });
 }
 
+/// CPU-limit overshoot: a script that spins forever is dispatched on a
+/// fresh isolate each time; the CPU time the thread spent in the request
+/// beyond the budget is the overshoot.
+fn bench_cpu_limit(runs: usize, budget_ms: u64) {
+    islet_runtime::platform::init_v8();
+    let script = Arc::new(ScriptVersion::single(
+        "spin",
+        1,
+        "export default { fetch() { while (true) {} } }".into(),
+    ));
+    let mut options = IsolateOptions::default();
+    options.limits.cpu = Duration::from_millis(budget_ms);
+    let local = tokio::task::LocalSet::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    local.block_on(&rt, async {
+        let mut overshoot = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let mut iso = JsIsolate::new(script.clone(), Rc::new(Quiet), options).expect("isolate");
+            let before = islet_runtime::isolate::watchdog::thread_cpu_now();
+            let mut pending = iso.dispatch_fetch(islet_runtime::isolate::IncomingRequest {
+                method: "GET",
+                url: "http://example.com/",
+                headers: http::HeaderMap::new(),
+                body: None,
+            });
+            let used = Duration::from_nanos(islet_runtime::isolate::watchdog::thread_cpu_now() - before);
+            assert!(
+                matches!(pending.try_recv(), Ok(Err(_))),
+                "the spinning request must be stopped"
+            );
+            overshoot.push(used.saturating_sub(Duration::from_millis(budget_ms)));
+        }
+        report(&format!("CPU overshoot past a {budget_ms} ms budget"), overshoot);
+    });
+}
+
+/// One keep-alive HTTP/1 connection to the edge.
+async fn connect(addr: std::net::SocketAddr) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+        .await
+        .expect("handshake");
+    tokio::spawn(conn);
+    sender
+}
+
+/// A well-behaved script served at a steady rate: latencies and errors.
+async fn steady_client(addr: std::net::SocketAddr, period: Duration, total: Duration) -> (Vec<Duration>, usize) {
+    let mut sender = connect(addr).await;
+    let mut lat = Vec::new();
+    let mut errors = 0;
+    let end = Instant::now() + total;
+    let mut tick = tokio::time::interval(period);
+    while Instant::now() < end {
+        tick.tick().await;
+        if sender.ready().await.is_err() {
+            sender = connect(addr).await;
+        }
+        let req = http::Request::get("/")
+            .header("host", "good.test")
+            .body(Empty::<Bytes>::new())
+            .expect("request");
+        let start = Instant::now();
+        match sender.send_request(req).await {
+            Ok(res) => {
+                let ok = res.status() == 200;
+                let _ = res.into_body().collect().await;
+                lat.push(start.elapsed());
+                if !ok {
+                    errors += 1;
+                }
+            }
+            Err(_) => errors += 1,
+        }
+    }
+    (lat, errors)
+}
+
+/// Sends requests for `host` back to back until `stop`.
+async fn attacker(addr: std::net::SocketAddr, host: &'static str, stop: Arc<std::sync::atomic::AtomicBool>) -> usize {
+    let mut sent = 0;
+    let mut sender = connect(addr).await;
+    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+        if sender.ready().await.is_err() {
+            sender = connect(addr).await;
+        }
+        let req = http::Request::get("/")
+            .header("host", host)
+            .body(Empty::<Bytes>::new())
+            .expect("request");
+        if let Ok(res) = sender.send_request(req).await {
+            let _ = res.into_body().collect().await;
+        }
+        sent += 1;
+    }
+    sent
+}
+
+/// Noisy neighbours: one script spins on every request, one allocates
+/// until the heap limit, and a third, well-behaved one is served at a
+/// steady rate; its latency and errors are compared with a quiet run.
+async fn bench_neighbours(workers: usize, seconds: u64) {
+    let scripts = vec![
+        ScriptVersion::single("spin", 1, "export default { fetch() { while (true) {} } }".into()),
+        ScriptVersion::single(
+            "bomb",
+            1,
+            "export default { fetch() { const a = []; while (true) a.push(new Array(100000).fill(a.length)); } }"
+                .into(),
+        ),
+        ScriptVersion::single(
+            "good",
+            1,
+            "export default { fetch() { return new Response('ok'); } }".into(),
+        ),
+    ];
+    let routes: Vec<Route> = ["spin", "bomb", "good"]
+        .iter()
+        .map(|s| Route {
+            pattern: format!("{s}.test/*"),
+            script: s.to_string(),
+        })
+        .collect();
+    let registry = Arc::new(Registry::new(scripts, RouteTable::new(&routes).expect("routes")));
+    let options = ServerOptions {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        workers,
+        isolate: IsolateOptions::default(),
+        edge: Default::default(),
+    };
+    let handle = server::start(&options, registry).expect("server");
+    let addr = handle.edge_addr;
+    let period = Duration::from_millis(5);
+    let total = Duration::from_secs(seconds);
+    let run_good = || async move {
+        let clients: Vec<_> = (0..4)
+            .map(|_| tokio::spawn(steady_client(addr, period, total)))
+            .collect();
+        let mut lat = Vec::new();
+        let mut errors = 0;
+        for c in clients {
+            let (l, e) = c.await.expect("client");
+            lat.extend(l);
+            errors += e;
+        }
+        (lat, errors)
+    };
+    let (quiet, quiet_errors) = run_good().await;
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let attackers: Vec<_> = [("spin.test"), ("bomb.test")]
+        .iter()
+        .map(|h| tokio::spawn(attacker(addr, h, stop.clone())))
+        .collect();
+    let (noisy, noisy_errors) = run_good().await;
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut attacks = 0;
+    for a in attackers {
+        attacks += a.await.unwrap_or(0);
+    }
+    println!("good script, {workers} worker threads, 4 clients x 200 req/s for {seconds} s each run:");
+    report(&format!("  no attackers       (errors {quiet_errors})"), quiet);
+    report(&format!("  spin + heap bombs  (errors {noisy_errors})"), noisy);
+    println!("  attacker requests stopped by limits meanwhile: {attacks}");
+    handle.shutdown();
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let scripts = args
@@ -239,8 +414,23 @@ fn main() {
                 .unwrap_or(200_000);
             bench_dispatch(iterations)
         }
+        Some("cpu-limit") => bench_cpu_limit(scripts.min(200), 50),
+        Some("neighbours") => {
+            let workers = args
+                .iter()
+                .position(|a| a == "--workers")
+                .and_then(|i| args.get(i + 1))
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(2);
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(bench_neighbours(workers, 10));
+        }
+        Some("kv") => kv::run(&args),
         Some(other) => {
-            eprintln!("unknown benchmark {other:?}; available: cold-start, dispatch");
+            eprintln!("unknown benchmark {other:?}; available: cold-start, dispatch, cpu-limit, kv");
             std::process::exit(2);
         }
     }

@@ -108,6 +108,16 @@ struct ResponseStream(mpsc::Sender<BodyChunk>);
 /// A streamed response body's receiving half, until `op_respond` takes it.
 struct ResponseStreamReceiver(mpsc::Receiver<BodyChunk>);
 
+/// Takes the receiving half opened by `op_body_stream_open` out of the
+/// table, for a body that goes somewhere other than the response (an
+/// outbound `fetch()` upload).
+pub(crate) fn take_stream_receiver(
+    table: &mut crate::resources::ResourceTable,
+    rid: u32,
+) -> Result<mpsc::Receiver<BodyChunk>, BindingError> {
+    table.take::<ResponseStreamReceiver>(rid).map(|r| r.0)
+}
+
 /// `() -> [writerRid, readerRid]` for a new streamed response body.
 fn op_body_stream_open(scope: &mut v8::PinScope, _args: v8::FunctionCallbackArguments, mut rv: v8::ReturnValue) {
     let (tx, rx) = mpsc::channel(RESPONSE_CHANNEL_CHUNKS);
@@ -211,7 +221,11 @@ fn string_bytes(scope: &mut v8::PinScope, text: v8::Local<v8::String>) -> Bytes 
     // Short strings: 3 bytes per UTF-16 unit always suffice, which saves a
     // pass to measure; long ones are measured so memory is not tripled.
     let units = text.length();
-    let capacity = if units <= 4096 { units * 3 } else { text.utf8_length(scope) };
+    let capacity = if units <= 4096 {
+        units * 3
+    } else {
+        text.utf8_length(scope)
+    };
     let mut buf: Vec<u8> = Vec::with_capacity(capacity);
     let written = text.write_utf8_uninit_v2(
         scope,
@@ -305,7 +319,13 @@ fn op_respond_error(scope: &mut v8::PinScope, args: v8::FunctionCallbackArgument
         return;
     };
     let message = v8_util::arg_string(scope, &args, 1).unwrap_or_default();
-    host::state(scope).respond(rid, Err(message));
+    host::state(scope).respond(
+        rid,
+        Err(crate::http_types::ScriptFailure {
+            kind: crate::http_types::FailureKind::Exception,
+            message,
+        }),
+    );
 }
 
 /// `(requestId)`: the request and its `waitUntil` work are over; frees it.
@@ -313,6 +333,7 @@ fn op_request_done(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments
     if let Ok(rid) = v8_util::arg_u32(&args, 0) {
         let st = host::state(scope);
         if let Ok(slot) = st.resources.take::<RequestSlot>(rid) {
+            st.live_requests = st.live_requests.saturating_sub(1);
             if slot.responder.is_some() {
                 st.awaiting_response = st.awaiting_response.saturating_sub(1);
             }

@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use crate::error::BindingError;
-use crate::http_types::{RequestSlot, ResponseHead};
+use crate::http_types::{FailureKind, RequestSlot, ResponseHead, ScriptFailure};
 use crate::resources::ResourceTable;
 use crate::timers::TimerQueue;
 use crate::v8_util;
@@ -137,9 +137,12 @@ pub struct HostState {
     pub completions: Rc<CompletionQueue>,
     /// Requests handed to JS whose response head has not been produced.
     pub awaiting_response: usize,
+    /// Requests handed to JS and not yet done (body and waitUntil included).
+    pub live_requests: usize,
     /// Sink for `console.*` output.
     pub console: Rc<dyn ConsoleSink>,
-    promises: HashMap<u32, v8::Global<v8::PromiseResolver>>,
+    /// Pending promises of async ops, with the request that started each.
+    promises: HashMap<u32, (v8::Global<v8::PromiseResolver>, u32)>,
     next_promise_id: u32,
     /// Number of async ops started and not yet delivered.
     pub pending_ops: usize,
@@ -165,6 +168,7 @@ impl HostState {
             timers: TimerQueue::default(),
             completions: Rc::new(CompletionQueue::default()),
             awaiting_response: 0,
+            live_requests: 0,
             console,
             promises: HashMap::new(),
             next_promise_id: 1,
@@ -176,11 +180,29 @@ impl HostState {
 
     /// Whether anything could still call back into JS.
     pub fn has_pending_work(&self) -> bool {
-        self.pending_ops > 0 || !self.timers.is_empty()
+        self.pending_ops > 0 || !self.timers.is_empty() || self.live_requests > 0
+    }
+
+    /// Fails every request still waiting for its response head (the
+    /// isolate is being discarded).
+    pub fn fail_all(&mut self, kind: FailureKind, message: &str) {
+        let mut waiting = Vec::new();
+        self.resources.for_each_mut::<RequestSlot>(|_, slot| {
+            if let Some(r) = slot.responder.take() {
+                waiting.push(r);
+            }
+        });
+        self.awaiting_response = 0;
+        for r in waiting {
+            let _ = r.send(Err(ScriptFailure {
+                kind,
+                message: message.to_string(),
+            }));
+        }
     }
 
     /// Delivers a response head for request `id` to its waiting responder.
-    pub fn respond(&mut self, id: u32, head: Result<ResponseHead, String>) {
+    pub fn respond(&mut self, id: u32, head: Result<ResponseHead, ScriptFailure>) {
         let responder = match self.resources.get_mut::<RequestSlot>(id) {
             Ok(slot) => slot.responder.take(),
             Err(_) => None,
@@ -223,7 +245,9 @@ where
     st.pending_ops += 1;
     let queue = st.completions.clone();
     let global = v8::Global::new(scope, resolver);
-    state(scope).promises.insert(id, global);
+    let st = state(scope);
+    let request = st.current_request;
+    st.promises.insert(id, (global, request));
     tokio::task::spawn_local(async move {
         let result = fut.await;
         queue.push(id, result);
@@ -244,21 +268,40 @@ fn settle(scope: &mut v8::PinScope, resolver: v8::Local<v8::PromiseResolver>, re
     }
 }
 
-/// Settles the promises of every completed async op. The caller runs a
-/// microtask checkpoint afterwards. Returns how many were settled.
-pub fn resolve_completions(scope: &mut v8::PinScope) -> usize {
-    let done = state(scope).completions.drain();
-    let count = done.len();
-    for (id, result) in done {
-        let st = state(scope);
-        st.pending_ops = st.pending_ops.saturating_sub(1);
-        let Some(global) = st.promises.remove(&id) else {
-            continue;
-        };
-        let resolver = v8::Local::new(scope, global);
-        settle(scope, resolver, result);
+/// A completed async op, ready to be delivered to JS.
+pub struct Completion {
+    /// The request that started the op (0: none).
+    pub request: u32,
+    promise: u32,
+    result: OpResult,
+}
+
+impl HostState {
+    /// Takes the completed async ops, in completion order.
+    pub fn take_completions(&mut self) -> Vec<Completion> {
+        let done = self.completions.drain();
+        let mut out = Vec::with_capacity(done.len());
+        for (promise, result) in done {
+            self.pending_ops = self.pending_ops.saturating_sub(1);
+            let request = self.promises.get(&promise).map_or(0, |(_, r)| *r);
+            out.push(Completion {
+                request,
+                promise,
+                result,
+            });
+        }
+        out
     }
-    count
+}
+
+/// Settles one completed op's promise; the caller runs a microtask
+/// checkpoint afterwards, on behalf of `completion.request`.
+pub fn settle_completion(scope: &mut v8::PinScope, completion: Completion) {
+    let Some((global, _)) = state(scope).promises.remove(&completion.promise) else {
+        return;
+    };
+    let resolver = v8::Local::new(scope, global);
+    settle(scope, resolver, completion.result);
 }
 
 /// Boxed future type used by ops that store futures.

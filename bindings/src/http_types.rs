@@ -32,11 +32,49 @@ pub enum ResponseBody {
     Full(Bytes),
     /// Chunks written by the JS pump; the channel's bound is the backpressure.
     Stream(tokio::sync::mpsc::Receiver<BodyChunk>),
+    /// No response: the script failed after `ctx.passThroughOnException()`,
+    /// and the edge sends the request to the origin instead (a 500 when
+    /// none is configured).
+    PassThrough(Box<PassThrough>),
 }
 
-/// Where a request's response head goes; `Err` is an uncaught script error
-/// (message with stack), already logged.
-pub type Responder = tokio::sync::oneshot::Sender<Result<ResponseHead, String>>;
+/// What the edge needs to send a failed request on to the origin.
+pub struct PassThrough {
+    /// The uncaught error (message and stack), for the log.
+    pub error: String,
+    /// The request's headers as they arrived.
+    pub headers: http::HeaderMap,
+    /// The request body, when the script never read it.
+    pub body: Option<RequestBody>,
+    /// The request had a body that the script already read: it cannot be
+    /// sent again.
+    pub body_lost: bool,
+}
+
+/// Why a script produced no response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureKind {
+    /// The handler threw or its promise rejected.
+    Exception,
+    /// The request spent its CPU-time budget.
+    CpuTime,
+    /// The isolate reached its heap limit.
+    Memory,
+    /// The isolate was discarded (another request broke a limit).
+    Discarded,
+}
+
+/// A script's failure to respond: what happened and a message for the log.
+#[derive(Debug, Clone)]
+pub struct ScriptFailure {
+    /// What happened.
+    pub kind: FailureKind,
+    /// Detail for the log (message and stack for exceptions).
+    pub message: String,
+}
+
+/// Where a request's response head goes.
+pub type Responder = tokio::sync::oneshot::Sender<Result<ResponseHead, ScriptFailure>>;
 
 /// A request handed to JavaScript, kept in the resource table under the
 /// request id: headers for lazy reads, the body for streaming reads.

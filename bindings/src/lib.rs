@@ -13,8 +13,10 @@ pub mod console;
 pub mod crypto;
 pub mod encoding;
 pub mod error;
+pub mod fetch;
 pub mod host;
 pub mod http_types;
+pub mod kv;
 pub mod limits;
 pub mod resources;
 pub mod timers;
@@ -34,6 +36,8 @@ pub fn op_decls() -> Vec<OpDecl> {
     ops.extend(url::ops());
     ops.extend(crypto::ops());
     ops.extend(body::ops());
+    ops.extend(kv::ops());
+    ops.extend(fetch::ops());
     ops
 }
 

@@ -30,6 +30,8 @@ impl Default for RequestLimits {
 pub struct RequestUsage {
     /// Subrequests started.
     pub subrequests: u32,
+    /// CPU time its JavaScript has run, nanoseconds.
+    pub cpu_ns: u64,
 }
 
 /// Counts one subrequest against the current request's budget. Fails when

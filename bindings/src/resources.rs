@@ -68,6 +68,15 @@ impl ResourceTable {
         }
     }
 
+    /// Calls `f` for every resource of type `T`.
+    pub fn for_each_mut<T: 'static>(&mut self, mut f: impl FnMut(u32, &mut T)) {
+        for (id, entry) in &mut self.entries {
+            if let Some(v) = entry.downcast_mut::<T>() {
+                f(*id, v);
+            }
+        }
+    }
+
     /// Drops resource `id` whatever its type. Returns whether it existed.
     pub fn close(&mut self, id: u32) -> bool {
         self.entries.remove(&id).is_some()

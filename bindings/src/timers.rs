@@ -3,7 +3,7 @@
 //! are due. The runtime's event loop sleeps until [`TimerQueue::next_deadline`].
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashSet};
+use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
 use crate::host::{self, OpDecl};
@@ -14,13 +14,14 @@ use crate::v8_util;
 #[derive(Default)]
 pub struct TimerQueue {
     heap: BinaryHeap<Reverse<(Instant, u32)>>,
-    active: HashSet<u32>,
+    /// Armed timers and the request that set each (0: none).
+    active: std::collections::HashMap<u32, u32>,
 }
 
 impl TimerQueue {
-    /// Arms timer `id` to fire after `delay`.
-    pub fn start(&mut self, id: u32, delay: Duration) {
-        self.active.insert(id);
+    /// Arms timer `id`, set on behalf of `request`, to fire after `delay`.
+    pub fn start(&mut self, id: u32, delay: Duration, request: u32) {
+        self.active.insert(id, request);
         self.heap.push(Reverse((Instant::now() + delay, id)));
     }
 
@@ -32,7 +33,7 @@ impl TimerQueue {
     /// The earliest deadline of an armed timer.
     pub fn next_deadline(&mut self) -> Option<Instant> {
         while let Some(Reverse((at, id))) = self.heap.peek().copied() {
-            if self.active.contains(&id) {
+            if self.active.contains_key(&id) {
                 return Some(at);
             }
             self.heap.pop();
@@ -40,16 +41,17 @@ impl TimerQueue {
         None
     }
 
-    /// Removes and returns the ids of armed timers due at `now`, earliest first.
-    pub fn take_due(&mut self, now: Instant) -> Vec<u32> {
+    /// Removes and returns armed timers due at `now`, earliest first, as
+    /// `(timer id, request that set it)`.
+    pub fn take_due(&mut self, now: Instant) -> Vec<(u32, u32)> {
         let mut due = Vec::new();
         while let Some(Reverse((at, id))) = self.heap.peek().copied() {
             if at > now {
                 break;
             }
             self.heap.pop();
-            if self.active.remove(&id) {
-                due.push(id);
+            if let Some(request) = self.active.remove(&id) {
+                due.push((id, request));
             }
         }
         due
@@ -74,7 +76,8 @@ fn op_timer_start(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments,
     let delay = v8_util::arg_f64(&args, 1).unwrap_or(0.0);
     let delay = if delay.is_finite() && delay > 0.0 { delay } else { 0.0 };
     let st = host::state(scope);
-    st.timers.start(id, Duration::from_secs_f64(delay / 1000.0));
+    let request = st.current_request;
+    st.timers.start(id, Duration::from_secs_f64(delay / 1000.0), request);
     st.completions.wake();
 }
 
@@ -97,12 +100,12 @@ mod tests {
     #[test]
     fn due_timers_come_out_in_order_and_cancelled_ones_never() {
         let mut q = TimerQueue::default();
-        q.start(1, Duration::from_millis(20));
-        q.start(2, Duration::from_millis(0));
-        q.start(3, Duration::from_millis(10));
+        q.start(1, Duration::from_millis(20), 7);
+        q.start(2, Duration::from_millis(0), 0);
+        q.start(3, Duration::from_millis(10), 7);
         q.cancel(3);
         let later = Instant::now() + Duration::from_millis(30);
-        assert_eq!(q.take_due(later), vec![2, 1]);
+        assert_eq!(q.take_due(later), vec![(2, 0), (1, 7)]);
         assert!(q.is_empty());
         assert_eq!(q.next_deadline(), None);
     }

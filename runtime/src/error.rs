@@ -90,6 +90,10 @@ pub enum RuntimeError {
     /// `islet deploy` could not complete; the message says what to do next.
     #[error("{0}")]
     Deploy(String),
+    /// A KV operation of the admin API failed: bad input (400, 413, 414)
+    /// or the KV storage (503).
+    #[error("{0}")]
+    Kv(#[from] islet_bindings::kv::KvError),
 }
 
 impl RuntimeError {
@@ -127,6 +131,14 @@ impl RuntimeError {
             RuntimeError::Unauthorized => StatusCode::UNAUTHORIZED,
             RuntimeError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             RuntimeError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            RuntimeError::Kv(e) => match e {
+                islet_bindings::kv::KvError::Invalid { status, .. } => {
+                    StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
+                }
+                islet_bindings::kv::KvError::Unavailable | islet_bindings::kv::KvError::Backend(_) => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
+            },
         }
     }
 }

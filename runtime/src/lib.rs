@@ -12,6 +12,7 @@ pub mod config;
 pub mod deploy;
 pub mod error;
 pub mod isolate;
+pub mod limits;
 pub mod observe;
 pub mod platform;
 pub mod registry;

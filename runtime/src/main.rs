@@ -49,6 +49,14 @@ struct ServeArgs {
     /// Worker threads (default: one per core).
     #[arg(long)]
     workers: Option<usize>,
+    /// Drop-in proxy: send requests that match no route to this origin
+    /// (e.g. http://127.0.0.1:3000) instead of answering 404.
+    #[arg(long)]
+    origin: Option<String>,
+    /// Where KV namespaces live: a redis:// URL for a fleet of nodes
+    /// (default: the embedded store in the data directory).
+    #[arg(long, env = "ISLET_STORE")]
+    store: Option<String>,
 }
 
 fn main() -> ExitCode {
@@ -89,11 +97,41 @@ fn run_serve(args: ServeArgs) -> Result<(), RuntimeError> {
     if let Some(w) = args.workers {
         config.workers = w;
     }
+    if let Some(s) = args.store {
+        config.store = Some(s);
+    }
+    if let Some(o) = args.origin {
+        config.origin.url = Some(o);
+    }
     if let Ok(token) = std::env::var("ISLET_ADMIN_TOKEN") {
         config.admin.token = Some(token);
     }
-    serve::start(&config)?.wait();
+    let node = serve::start(&config)?;
+    wait_for_signal()?;
+    tracing::info!("shutting down: draining requests in flight");
+    node.shutdown();
+    tracing::info!("stopped");
     Ok(())
+}
+
+/// Blocks until SIGTERM or SIGINT.
+fn wait_for_signal() -> Result<(), RuntimeError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| RuntimeError::V8(format!("cannot start the signal handler: {e}")))?;
+    runtime.block_on(async {
+        let mut term =
+            signal(SignalKind::terminate()).map_err(|e| RuntimeError::V8(format!("cannot handle SIGTERM: {e}")))?;
+        let mut int =
+            signal(SignalKind::interrupt()).map_err(|e| RuntimeError::V8(format!("cannot handle SIGINT: {e}")))?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
+    })
 }
 
 fn run_deploy(args: DeployArgs) -> Result<(), RuntimeError> {

@@ -36,6 +36,10 @@ pub struct ScriptVersion {
     pub format: ScriptFormat,
     /// Plain-text variables exposed on `env`.
     pub vars: BTreeMap<String, String>,
+    /// Limits set for this script (unset ones use the node's defaults).
+    pub limits: crate::limits::LimitOverrides,
+    /// KV bindings: binding name on `env` -> namespace, and the node's KV store.
+    pub kv: islet_bindings::kv::KvBindings,
 }
 
 impl std::fmt::Debug for ScriptVersion {
@@ -47,6 +51,8 @@ impl std::fmt::Debug for ScriptVersion {
             .field("main", &self.main)
             .field("format", &self.format)
             .field("vars", &self.vars.keys().collect::<Vec<_>>())
+            .field("limits", &self.limits)
+            .field("kv", &self.kv)
             .finish()
     }
 }
@@ -75,7 +81,17 @@ impl ScriptVersion {
             main,
             format,
             vars: BTreeMap::new(),
+            limits: Default::default(),
+            kv: Default::default(),
         }
+    }
+}
+
+impl ScriptVersion {
+    /// The same version with its KV bindings served by `store`.
+    pub fn with_kv_store(mut self, store: &Arc<islet_bindings::kv::KvStore>) -> ScriptVersion {
+        self.kv.store = Some(store.clone());
+        self
     }
 }
 
@@ -160,6 +176,8 @@ fn load_module_dir(name: &str, dir: &Path) -> Result<ScriptVersion, RuntimeError
         main,
         format,
         vars: meta.vars,
+        limits: Default::default(),
+        kv: Default::default(),
     })
 }
 

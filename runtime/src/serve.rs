@@ -6,6 +6,11 @@
 use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
+
+use islet_bindings::kv::embedded::EmbeddedKv;
+use islet_bindings::kv::redis::RedisKv;
+use islet_bindings::kv::{KvBackend, KvClock, KvStore, SystemClock};
 
 use crate::admin::{self, AdminHandle, AdminOptions, TokenSource};
 use crate::config::Config;
@@ -27,6 +32,8 @@ pub struct Node {
     pub token_source: TokenSource,
     /// What the edge serves.
     pub registry: Arc<Registry>,
+    /// The KV store scripts and the admin API use.
+    pub kv: Arc<KvStore>,
     edge: ServerHandle,
     admin: AdminHandle,
 }
@@ -52,7 +59,8 @@ impl Node {
 pub fn start(config: &Config) -> Result<Node, RuntimeError> {
     let store = Arc::new(Store::open(&config.data_dir)?);
     import_folder(&store, &config.data_dir)?;
-    let registry = Arc::new(load(&store)?);
+    let kv = open_kv(config, &store)?;
+    let registry = Arc::new(load(&store, &kv)?);
     let (token, token_source) = admin::auth::resolve(config.admin.token.as_deref(), &config.data_dir)?;
     match &token_source {
         TokenSource::Configured => tracing::info!("admin API token: from ISLET_ADMIN_TOKEN or the config file"),
@@ -66,14 +74,13 @@ pub fn start(config: &Config) -> Result<Node, RuntimeError> {
             tracing::info!(file = %path.display(), "admin API token: from this file")
         }
     }
-    let isolate = IsolateOptions {
-        heap_limit: config.limits.heap_mb << 20,
-    };
+    let isolate: IsolateOptions = config.limits.isolate_options();
     let edge = server::start(
         &ServerOptions {
             listen: config.listen,
             workers: config.worker_threads(),
             isolate,
+            edge: config.edge_options()?,
         },
         registry.clone(),
     )?;
@@ -83,7 +90,7 @@ pub fn start(config: &Config) -> Result<Node, RuntimeError> {
         max_upload_bytes: config.admin.max_upload_bytes,
         isolate,
     };
-    let admin = match admin::start(admin_options, store, registry.clone()) {
+    let admin = match admin::start(admin_options, store, registry.clone(), kv.clone()) {
         Ok(a) => a,
         Err(e) => {
             edge.shutdown();
@@ -95,17 +102,59 @@ pub fn start(config: &Config) -> Result<Node, RuntimeError> {
         admin_addr: admin.addr,
         token_source,
         registry,
+        kv,
         edge,
         admin,
     })
 }
 
+/// The KV store: Redis when `config.store` is a Redis URL, otherwise
+/// tables in the script store's database.
+fn open_kv(config: &Config, store: &Store) -> Result<Arc<KvStore>, RuntimeError> {
+    let clock: Arc<dyn KvClock> = config.kv.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+    let backend: Arc<dyn KvBackend> = match config.store.as_deref().map(str::trim) {
+        None | Some("") => Arc::new(
+            EmbeddedKv::open(
+                store.database(),
+                clock.clone(),
+                Duration::from_secs(config.kv.cleanup_interval_secs.max(1)),
+            )
+            .map_err(|e| RuntimeError::Store(e.to_string()))?,
+        ),
+        Some(url) if url.starts_with("redis://") || url.starts_with("redis+unix://") => {
+            let kv = RedisKv::connect(url, config.kv.redis_pool_size, clock.clone())
+                .map_err(|e| RuntimeError::Config(format!("--store {}: {e}", redact_url(url))))?;
+            tracing::info!(store = %redact_url(url), "KV namespaces live in Redis");
+            Arc::new(kv)
+        }
+        Some(other) => {
+            let url = redact_url(other);
+            return Err(RuntimeError::Config(format!(
+                "--store {url}: use a redis://host:port[/db] URL, or no --store for the embedded store in --data-dir"
+            )));
+        }
+    };
+    let backend = match &config.kv.layer {
+        Some(layer) => layer(backend),
+        None => backend,
+    };
+    Ok(Arc::new(KvStore::new(backend, clock)))
+}
+
+/// A store URL without its password, for messages and logs.
+fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => format!("{}://***@{}", &url[..scheme], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
 /// The registry serving the store's current versions and routes.
-fn load(store: &Store) -> Result<Registry, RuntimeError> {
+fn load(store: &Store, kv: &Arc<KvStore>) -> Result<Registry, RuntimeError> {
     let mut scripts = Vec::new();
     for (record, version) in store.current_versions()? {
         tracing::info!(script = %record.name, version = version.version, "loaded script");
-        scripts.push(version.to_script_version(&record.name));
+        scripts.push(version.to_script_version(&record.name).with_kv_store(kv));
     }
     if scripts.is_empty() {
         tracing::info!("no scripts yet: deploy one with `islet deploy FILE --name NAME --route '*/*'`");

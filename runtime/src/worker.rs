@@ -1,7 +1,10 @@
 //! A worker thread's view of the scripts: its own isolate per script (a
-//! cold start creates one from the snapshot), and the dispatch of one
-//! request to it. Nothing here is shared between threads except the
-//! registry, read without locks.
+//! cold start creates one from the snapshot, or takes a spare), and the
+//! isolate lifecycle: at most `max_isolates` per thread (least recently
+//! used go first), disposal after `idle_timeout`, replacement of an isolate
+//! that a limit stopped. An isolate that leaves the cache while requests
+//! still run in it (a deploy, an eviction) is kept until they finish.
+//! Nothing here is shared between threads except the registry.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -21,7 +24,12 @@ use crate::script::SharedScript;
 pub struct Worker {
     /// Scripts and routes.
     pub registry: Arc<Registry>,
-    isolates: RefCell<HashMap<String, Rc<RefCell<JsIsolate>>>>,
+    isolates: RefCell<HashMap<String, Cached>>,
+    /// Isolates out of the cache that still have requests or work running.
+    retiring: RefCell<Vec<Rc<RefCell<JsIsolate>>>>,
+    /// Scripts that keep breaking their CPU or memory limits are refused
+    /// for a while, so they cannot keep a thread busy for other tenants.
+    penalties: RefCell<HashMap<String, Penalty>>,
     /// Isolates with a context but no script yet: a cold start takes one.
     spares: RefCell<Vec<SpareIsolate>>,
     refilling: std::cell::Cell<bool>,
@@ -31,6 +39,29 @@ pub struct Worker {
     last_activity: std::cell::Cell<Instant>,
     console: Rc<dyn ConsoleSink>,
     options: IsolateOptions,
+}
+
+/// A script's recent limit breaches on this thread.
+#[derive(Default)]
+struct Penalty {
+    /// Limit breaches in a row, without a successful request between.
+    consecutive: u32,
+    /// Requests are refused until then.
+    until: Option<Instant>,
+}
+
+/// Breaches in a row that a script may make before it is throttled: the
+/// first ones each get a fresh isolate, as a one-off bug deserves.
+const FREE_BREACHES: u32 = 3;
+/// First throttle period; each further breach multiplies it by 4.
+const FIRST_THROTTLE: std::time::Duration = std::time::Duration::from_secs(1);
+/// Longest throttle period.
+const MAX_THROTTLE: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// A cached isolate and when a request last used it.
+struct Cached {
+    iso: Rc<RefCell<JsIsolate>>,
+    last_used: Instant,
 }
 
 /// How many spare isolates each worker thread keeps ready.
@@ -55,6 +86,8 @@ impl Worker {
         Worker {
             registry,
             isolates: RefCell::new(HashMap::new()),
+            retiring: RefCell::new(Vec::new()),
+            penalties: RefCell::new(HashMap::new()),
             spares: RefCell::new(Vec::new()),
             refilling: std::cell::Cell::new(false),
             in_flight: std::cell::Cell::new(0),
@@ -65,31 +98,153 @@ impl Worker {
     }
 
     /// This thread's isolate for `script`, created from the snapshot when
-    /// there is none or when it runs an older version.
+    /// there is none, when it runs an older version, or when a limit
+    /// stopped it.
     pub fn isolate_for(&self, script: &SharedScript) -> Result<Rc<RefCell<JsIsolate>>, RuntimeError> {
-        if let Some(iso) = self.isolates.borrow().get(&script.name) {
-            if Arc::ptr_eq(&iso.borrow().script, script) {
-                return Ok(iso.clone());
+        if let Some(cached) = self.isolates.borrow_mut().get_mut(&script.name) {
+            let current = {
+                let iso = cached.iso.borrow();
+                Arc::ptr_eq(&iso.script, script) && iso.failed().is_none()
+            };
+            if current {
+                cached.last_used = Instant::now();
+                return Ok(cached.iso.clone());
             }
         }
         let started = Instant::now();
-        let spare = self.spares.borrow_mut().pop();
+        let limits = self.options.limits.with_overrides(&script.limits);
+        let spare = {
+            let mut spares = self.spares.borrow_mut();
+            match spares.last() {
+                Some(s) if s.heap_bytes() == limits.heap_bytes => spares.pop(),
+                _ => None,
+            }
+        };
         let spare = match spare {
             Some(s) => s,
-            None => SpareIsolate::new(self.console.clone(), self.options)?,
+            None => SpareIsolate::new(self.console.clone(), limits.heap_bytes)?,
         };
-        let iso = JsIsolate::from_spare(spare, script.clone())?;
+        let iso = JsIsolate::from_spare(spare, script.clone(), self.options.limits)?;
         let iso = Rc::new(RefCell::new(iso));
         event_loop::spawn(&iso);
         tracing::debug!(script = %script.name, micros = started.elapsed().as_micros() as u64, "cold start");
-        self.isolates.borrow_mut().insert(script.name.clone(), iso.clone());
+        let replaced = self.isolates.borrow_mut().insert(
+            script.name.clone(),
+            Cached {
+                iso: iso.clone(),
+                last_used: Instant::now(),
+            },
+        );
+        if let Some(old) = replaced {
+            self.retire(old.iso);
+        }
+        self.evict_over_cap();
         Ok(iso)
+    }
+
+    /// How long `script` is still refused on this thread, if it is.
+    pub fn throttled(&self, script: &str) -> Option<std::time::Duration> {
+        let penalties = self.penalties.borrow();
+        if penalties.is_empty() {
+            return None;
+        }
+        let until = penalties.get(script)?.until?;
+        until.checked_duration_since(Instant::now())
+    }
+
+    /// Records that a request of `script` broke its CPU or memory limit;
+    /// after a few in a row the script is refused for a growing period.
+    pub fn record_breach(&self, script: &str) {
+        let mut penalties = self.penalties.borrow_mut();
+        let p = penalties.entry(script.to_string()).or_default();
+        p.consecutive += 1;
+        if p.consecutive > FREE_BREACHES {
+            let exponent = (p.consecutive - FREE_BREACHES - 1).min(8);
+            let period = FIRST_THROTTLE.saturating_mul(4u32.pow(exponent)).min(MAX_THROTTLE);
+            p.until = Some(Instant::now() + period);
+            tracing::warn!(
+                script,
+                seconds = period.as_secs(),
+                "script throttled after repeated limit breaches"
+            );
+        }
+    }
+
+    /// Records a request of `script` that completed within its limits.
+    pub fn record_success(&self, script: &str) {
+        let mut penalties = self.penalties.borrow_mut();
+        if !penalties.is_empty() {
+            penalties.remove(script);
+        }
+    }
+
+    /// Keeps `iso` alive until its requests and work are over.
+    fn retire(&self, iso: Rc<RefCell<JsIsolate>>) {
+        if iso.borrow().is_busy() {
+            self.retiring.borrow_mut().push(iso);
+        }
+    }
+
+    /// Evicts least recently used isolates beyond the per-thread cap.
+    fn evict_over_cap(&self) {
+        loop {
+            let victim = {
+                let isolates = self.isolates.borrow();
+                if isolates.len() <= self.options.max_isolates {
+                    return;
+                }
+                isolates
+                    .iter()
+                    .min_by_key(|(_, c)| c.last_used)
+                    .map(|(name, _)| name.clone())
+            };
+            let Some(name) = victim else { return };
+            let removed = self.isolates.borrow_mut().remove(&name);
+            if let Some(c) = removed {
+                tracing::debug!(script = %name, "isolate evicted (per-thread cap)");
+                self.retire(c.iso);
+            }
+        }
+    }
+
+    /// Disposes isolates idle longer than the idle timeout, and retired
+    /// ones whose work is over.
+    pub fn sweep(&self) {
+        let timeout = self.options.idle_timeout;
+        let idle: Vec<String> = self
+            .isolates
+            .borrow()
+            .iter()
+            .filter(|(_, c)| c.last_used.elapsed() >= timeout && !c.iso.borrow().is_busy())
+            .map(|(name, _)| name.clone())
+            .collect();
+        for name in idle {
+            tracing::debug!(script = %name, "isolate disposed after idling");
+            self.isolates.borrow_mut().remove(&name);
+        }
+        self.retiring.borrow_mut().retain(|iso| iso.borrow().is_busy());
+    }
+
+    /// Starts the periodic sweep of idle isolates on this thread.
+    pub fn start_sweeper(self: &Rc<Self>) {
+        let period = (self.options.idle_timeout / 4)
+            .clamp(std::time::Duration::from_millis(20), std::time::Duration::from_secs(10));
+        let worker = Rc::downgrade(self);
+        tokio::task::spawn_local(async move {
+            loop {
+                tokio::time::sleep(period).await;
+                match worker.upgrade() {
+                    Some(w) => w.sweep(),
+                    None => return,
+                }
+            }
+        });
     }
 
     /// Creates spare isolates until there are enough (at thread start).
     pub fn fill_spares(&self) {
         while self.spares.borrow().len() < SPARES {
-            match SpareIsolate::new(self.console.clone(), self.options) {
+            match SpareIsolate::new(self.console.clone(), self.options.limits.heap_bytes) {
                 Ok(s) => self.spares.borrow_mut().push(s),
                 Err(e) => {
                     tracing::warn!("cannot create a spare isolate: {e}");
@@ -121,7 +276,7 @@ impl Worker {
                 if !quiet {
                     continue;
                 }
-                match SpareIsolate::new(worker.console.clone(), worker.options) {
+                match SpareIsolate::new(worker.console.clone(), worker.options.limits.heap_bytes) {
                     Ok(s) => worker.spares.borrow_mut().push(s),
                     Err(e) => {
                         tracing::warn!("cannot create a spare isolate: {e}");
@@ -133,7 +288,7 @@ impl Worker {
         });
     }
 
-    /// Number of live isolates on this thread.
+    /// Number of cached isolates on this thread.
     pub fn isolate_count(&self) -> usize {
         self.isolates.borrow().len()
     }

@@ -329,12 +329,12 @@ async fn multipart_upload_carries_modules_bindings_limits_and_routes() {
     assert_eq!(answer["limits"], json!({"cpu_ms": 20, "heap_mb": 64}));
     assert_eq!(answer["routes"].as_array().unwrap().len(), 2);
 
-    // The script sees vars and secrets on env, through its own import.
+    // The script sees vars, secrets and its KV binding on env, through its own import.
     let seen = node.edge_get("env.example.com", "/").await;
     assert_eq!(seen.status, 200, "{}", seen.text());
     assert_eq!(
         seen.json(),
-        json!({"greeting": "HELLO!", "secret_seen": "s3cret-value", "env_keys": ["API_KEY", "GREETING"]})
+        json!({"greeting": "HELLO!", "secret_seen": "s3cret-value", "env_keys": ["API_KEY", "CACHE", "GREETING"]})
     );
     assert_eq!(node.edge_get("example.com", "/env/x").await.status, 200);
 

@@ -69,6 +69,8 @@ pub struct TestServer {
     handle: Option<ServerHandle>,
     pub registry: Arc<Registry>,
     pub addr: std::net::SocketAddr,
+    /// The TLS edge address, when the server was started with TLS.
+    pub tls_addr: Option<std::net::SocketAddr>,
 }
 
 impl TestServer {
@@ -80,6 +82,28 @@ impl TestServer {
 
     /// Serves the given scripts on `workers` threads.
     pub async fn start(scripts: Vec<ScriptSpec>, workers: usize) -> TestServer {
+        TestServer::start_with(scripts, workers, IsolateOptions::default()).await
+    }
+
+    /// Serves the given scripts on `workers` threads with these isolate
+    /// settings (limits, cache size, idle timeout).
+    pub async fn start_with(scripts: Vec<ScriptSpec>, workers: usize, isolate: IsolateOptions) -> TestServer {
+        TestServer::start_full(scripts, workers, isolate, Default::default()).await
+    }
+
+    /// Serves the given scripts with these edge settings (TLS, origin,
+    /// fetch policy, listener protection).
+    pub async fn start_edge(scripts: Vec<ScriptSpec>, workers: usize, edge: server::EdgeOptions) -> TestServer {
+        TestServer::start_full(scripts, workers, IsolateOptions::default(), edge).await
+    }
+
+    /// Serves the given scripts with isolate and edge settings.
+    pub async fn start_full(
+        scripts: Vec<ScriptSpec>,
+        workers: usize,
+        isolate: IsolateOptions,
+        edge: server::EdgeOptions,
+    ) -> TestServer {
         let mut routes = Vec::new();
         let mut versions = Vec::new();
         for s in scripts {
@@ -96,15 +120,23 @@ impl TestServer {
         let options = ServerOptions {
             listen: "127.0.0.1:0".parse().unwrap(),
             workers,
-            isolate: IsolateOptions::default(),
+            isolate,
+            edge,
         };
         let handle = server::start(&options, registry.clone()).expect("server starts");
         let addr = handle.edge_addr;
+        let tls_addr = handle.tls_addr;
         TestServer {
             handle: Some(handle),
             registry,
             addr,
+            tls_addr,
         }
+    }
+
+    /// Takes the server handle (to shut it down from a test).
+    pub fn take_handle(&mut self) -> Option<ServerHandle> {
+        self.handle.take()
     }
 
     pub async fn get(&self, path: &str) -> TestResponse {
@@ -343,5 +375,97 @@ impl Drop for TestServer {
         if let Some(h) = self.handle.take() {
             h.shutdown();
         }
+    }
+}
+
+/// A `redis-server` of a test's own: a free loopback port, its data in a
+/// temporary folder, no persistence to disk; stopped when dropped. Needs
+/// the `redis-server` package (`.ci/run` installs it).
+pub struct RedisServer {
+    child: std::process::Child,
+    /// The port it listens on (127.0.0.1).
+    pub port: u16,
+    _dir: TempDir,
+}
+
+impl RedisServer {
+    /// Starts a server and waits until it answers PING.
+    pub fn start() -> RedisServer {
+        let dir = TempDir::new("redis");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let child = std::process::Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .args(["--daemonize", "no", "--loglevel", "warning", "--dir"])
+            .arg(&dir.path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot run redis-server ({e}): install it with `apt-get install -y redis-server`")
+            });
+        let mut server = RedisServer { child, port, _dir: dir };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !server.answers_ping() {
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("redis-server exited at start: {status}");
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "redis-server did not start on port {port}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        server
+    }
+
+    /// `redis://127.0.0.1:PORT`
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}", self.port)
+    }
+
+    /// Sends one command (its words) and returns the raw reply.
+    pub fn command(&self, words: &[&str]) -> String {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect to redis");
+        stream
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .expect("timeout");
+        let mut request = format!("*{}\r\n", words.len());
+        for w in words {
+            request.push_str(&format!("${}\r\n{w}\r\n", w.len()));
+        }
+        stream.write_all(request.as_bytes()).expect("send to redis");
+        let mut reply = [0u8; 4096];
+        let n = stream.read(&mut reply).unwrap_or(0);
+        String::from_utf8_lossy(&reply[..n]).into_owned()
+    }
+
+    fn answers_ping(&self) -> bool {
+        use std::io::{Read, Write};
+        let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
+            return false;
+        };
+        let _ = stream.set_read_timeout(Some(std::time::Duration::from_millis(500)));
+        let mut reply = [0u8; 16];
+        stream.write_all(b"PING\r\n").is_ok() && stream.read(&mut reply).is_ok_and(|n| reply[..n].starts_with(b"+PONG"))
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

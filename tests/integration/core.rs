@@ -45,6 +45,8 @@ async fn modules_import_each_other() {
         main: "index.js".into(),
         format: islet_runtime::script::ScriptFormat::Module,
         vars: Default::default(),
+        limits: Default::default(),
+        kv: Default::default(),
     });
     srv.registry
         .set_routes(&[islet_runtime::router::Route {
@@ -174,7 +176,16 @@ async fn a_1_gib_upload_is_echoed_back_without_being_held_in_memory() {
 
     const CHUNK: usize = 256 * 1024;
     const TOTAL: usize = 1 << 30;
-    let srv = TestServer::with_script("streaming.js").await;
+    // Every chunk passes through the script's JS (reader -> response
+    // stream), which costs CPU time: give this script a budget for 1 GiB.
+    let mut options = islet_runtime::isolate::IsolateOptions::default();
+    options.limits.cpu = std::time::Duration::from_secs(600);
+    let srv = TestServer::start_with(
+        vec![ScriptSpec::new("streaming", fixture("streaming.js"), &["*/*"])],
+        1,
+        options,
+    )
+    .await;
     let before = peak_rss_bytes();
 
     let chunk = Bytes::from(vec![7u8; CHUNK]);

@@ -277,7 +277,10 @@ async fn the_configured_timeout_rejects_slow_fetches() {
     )
     .await;
     let text = srv.get("/head").await.text();
-    assert!(text.starts_with("TypeError") && text.contains("timed out after 300 ms"), "{text}");
+    assert!(
+        text.starts_with("TypeError") && text.contains("timed out after 300 ms"),
+        "{text}"
+    );
     let text = srv.get("/body").await.text();
     assert!(text.starts_with("TypeError") && text.contains("300 ms"), "{text}");
 }
@@ -327,7 +330,10 @@ async fn loopback_and_private_addresses_are_denied_by_default() {
         },
     )
     .await;
-    assert_eq!(allowed.get(&format!("/?to=http://127.0.0.1:{port}/")).await.text(), "allowed");
+    assert_eq!(
+        allowed.get(&format!("/?to=http://127.0.0.1:{port}/")).await.text(),
+        "allowed"
+    );
     assert!(allowed
         .get("/?to=http://10.1.2.3/")
         .await

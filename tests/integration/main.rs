@@ -3,6 +3,11 @@
 mod admin;
 mod common;
 mod core;
+mod edge_proxy;
+mod fetch;
+mod kv;
+mod limits;
+mod netkit;
 mod web_apis;
 mod web_dom;
 mod web_streams;

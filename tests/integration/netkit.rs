@@ -59,7 +59,9 @@ impl Pki {
         let key = rcgen::KeyPair::generate().unwrap();
         let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
         let mut params = rcgen::CertificateParams::new(names.clone()).unwrap();
-        params.distinguished_name.push(rcgen::DnType::CommonName, names[0].clone());
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, names[0].clone());
         let cert = params.signed_by(&key, &self.ca_cert, &self.ca_key).unwrap();
         let cert_path = self.dir.path.join(format!("{file}.crt"));
         let key_path = self.dir.path.join(format!("{file}.key"));
@@ -168,7 +170,9 @@ impl OriginServer {
                                 }
                             }
                             None => {
-                                let _ = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).await;
+                                let _ = builder
+                                    .serve_connection_with_upgrades(TokioIo::new(stream), service)
+                                    .await;
                             }
                         }
                     });
@@ -221,7 +225,12 @@ async fn origin_handle(mut req: Request<Incoming>, gate: Arc<Notify>) -> Result<
         for (k, v) in req.headers() {
             headers.insert(k.to_string(), v.to_str().unwrap_or("").into());
         }
-        let body = req.into_body().collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let body = req
+            .into_body()
+            .collect()
+            .await
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
         let json = serde_json::json!({
             "method": method, "uri": uri, "version": version, "headers": headers,
             "body": String::from_utf8_lossy(&body),
@@ -277,7 +286,9 @@ async fn origin_handle(mut req: Request<Incoming>, gate: Arc<Notify>) -> Result<
             let Ok(frame) = frame else { break };
             if let Ok(data) = frame.into_data() {
                 len += data.len() as u64;
-                sum = data.iter().fold(sum, |s, b| s.wrapping_mul(31).wrapping_add(u64::from(*b)));
+                sum = data
+                    .iter()
+                    .fold(sum, |s, b| s.wrapping_mul(31).wrapping_add(u64::from(*b)));
             }
         }
         Response::new(full(format!("{len}:{sum}")))
@@ -314,7 +325,8 @@ async fn origin_handle(mut req: Request<Incoming>, gate: Arc<Notify>) -> Result<
 
 /// The checksum `/count` computes.
 pub fn checksum(data: &[u8]) -> u64 {
-    data.iter().fold(0u64, |s, b| s.wrapping_mul(31).wrapping_add(u64::from(*b)))
+    data.iter()
+        .fold(0u64, |s, b| s.wrapping_mul(31).wrapping_add(u64::from(*b)))
 }
 
 /// Connects over TLS to `addr` with SNI `name`.
@@ -352,7 +364,10 @@ where
 
 /// A GET for `uri` with this Host (or :authority) and no body.
 pub fn get(uri: &str, host: &str) -> Request<Full<Bytes>> {
-    Request::get(uri).header("host", host).body(Full::new(Bytes::new())).unwrap()
+    Request::get(uri)
+        .header("host", host)
+        .body(Full::new(Bytes::new()))
+        .unwrap()
 }
 
 /// Reads a response to (status, version, body text).
@@ -380,7 +395,10 @@ pub async fn read_until<R: tokio::io::AsyncRead + Unpin>(stream: &mut R, needle:
 pub fn chunked_body(
     chunks: usize,
     size: usize,
-) -> (Vec<u8>, impl futures_util::Stream<Item = Result<Frame<Bytes>, std::io::Error>>) {
+) -> (
+    Vec<u8>,
+    impl futures_util::Stream<Item = Result<Frame<Bytes>, std::io::Error>>,
+) {
     let data: Vec<u8> = (0..chunks * size).map(|i| (i % 251) as u8).collect();
     let pieces: Vec<Bytes> = data.chunks(size).map(Bytes::copy_from_slice).collect();
     let stream = futures_util::stream::iter(pieces).map(|b| Ok(Frame::data(b)));

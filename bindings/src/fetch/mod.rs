@@ -186,6 +186,45 @@ struct FetchResponseBody {
     timeout: Duration,
 }
 
+/// Response bodies handed to JS in this isolate, each with the request
+/// that fetched it: a body nobody read (or cancelled) is closed once its
+/// request is over, which frees its connection. Kept in an isolate slot.
+#[derive(Default)]
+struct OpenBodies(Vec<(u32, u32)>);
+
+fn track_body(scope: &mut v8::PinScope, rid: u32, owner: u32) {
+    if scope.get_slot::<OpenBodies>().is_none() {
+        scope.set_slot(OpenBodies::default());
+    }
+    if let Some(open) = scope.get_slot_mut::<OpenBodies>() {
+        open.0.push((rid, owner));
+    }
+}
+
+/// Closes the bodies whose request has ended.
+fn sweep_bodies(scope: &mut v8::PinScope) {
+    let Some(open) = scope.get_slot_mut::<OpenBodies>() else {
+        return;
+    };
+    let list = std::mem::take(&mut open.0);
+    let resources = &mut host::state(scope).resources;
+    let mut keep = Vec::with_capacity(list.len());
+    for (rid, owner) in list {
+        if resources.get_mut::<FetchResponseBody>(rid).is_err() {
+            continue;
+        }
+        if resources.get_mut::<RequestSlot>(owner).is_ok() {
+            keep.push((rid, owner));
+        } else {
+            tracing::debug!(rid, "closing a fetch() response body its request never read");
+            resources.close(rid);
+        }
+    }
+    if let Some(open) = scope.get_slot_mut::<OpenBodies>() {
+        open.0 = keep;
+    }
+}
+
 fn throw(scope: &mut v8::PinScope, err: BindingError) {
     v8_util::throw(scope, &err);
 }
@@ -257,6 +296,8 @@ fn op_fetch_send(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, 
 }
 
 struct Outbound {
+    /// The request on whose behalf the fetch runs.
+    owner: u32,
     method: Method,
     url: String,
     headers: HeaderMap,
@@ -284,6 +325,7 @@ fn prepare(scope: &mut v8::PinScope, args: &v8::FunctionCallbackArguments) -> Re
     check_scheme(&url)?;
     // The budget is counted only for requests that are really sent.
     crate::limits::start_subrequest(scope)?;
+    sweep_bodies(scope);
     let body = match kind {
         1 => {
             let value = args.get(5);
@@ -314,8 +356,10 @@ fn prepare(scope: &mut v8::PinScope, args: &v8::FunctionCallbackArguments) -> Re
     };
     let abort = host::state(scope).resources.get_mut::<FetchCancel>(cancel)?.0.clone();
     let client = thread_client()?;
+    let owner = host::state(scope).current_request;
     Ok((
         Outbound {
+            owner,
             method,
             url,
             headers,
@@ -381,7 +425,10 @@ fn latin1_value(value: &str) -> Result<HeaderValue, http::header::InvalidHeaderV
     if value.is_ascii() {
         return HeaderValue::from_str(value);
     }
-    let bytes: Vec<u8> = value.chars().map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')).collect();
+    let bytes: Vec<u8> = value
+        .chars()
+        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+        .collect();
     HeaderValue::from_bytes(&bytes)
 }
 
@@ -404,6 +451,7 @@ async fn run(outbound: Outbound, redirect: Redirect, abort: Rc<AbortFlag>, clien
     let timeout = client.config.timeout;
     let deadline = Instant::now() + timeout;
     let url = outbound.url.clone();
+    let owner = outbound.owner;
     let work = send(outbound, redirect, client.clone());
     let fetched = tokio::select! {
         r = tokio::time::timeout_at(deadline, work) => match r {
@@ -413,7 +461,7 @@ async fn run(outbound: Outbound, redirect: Redirect, abort: Rc<AbortFlag>, clien
         () = abort.wait() => return Err(BindingError::Type("The operation was aborted.".into())),
     };
     Ok(OpValue::Custom(Box::new(move |scope| {
-        to_js(scope, fetched, abort, deadline, timeout)
+        to_js(scope, fetched, abort, deadline, timeout, owner)
     })))
 }
 
@@ -430,6 +478,7 @@ fn to_js<'s>(
     abort: Rc<AbortFlag>,
     deadline: Instant,
     timeout: Duration,
+    owner: u32,
 ) -> v8::Local<'s, v8::Value> {
     let (parts, body) = fetched.response.into_parts();
     let status = parts.status;
@@ -448,12 +497,14 @@ fn to_js<'s>(
     let body_rid = if null_body {
         0
     } else {
-        host::state(scope).resources.add(FetchResponseBody {
+        let rid = host::state(scope).resources.add(FetchResponseBody {
             body: Rc::new(RefCell::new(Some(body))),
             abort,
             deadline,
             timeout,
-        })
+        });
+        track_body(scope, rid, owner);
+        rid
     };
     let values = [
         v8::Integer::new_from_unsigned(scope, u32::from(status.as_u16())).into(),
@@ -526,20 +577,28 @@ async fn send(mut out: Outbound, redirect: Redirect, client: Rc<ThreadClient>) -
 /// Rewrites `out` for a redirect to `location` (the fetch standard's
 /// HTTP-redirect fetch, steps on method, body and cross-origin headers).
 fn follow(out: &mut Outbound, status: u16, location: &str) -> Result<(), BindingError> {
-    let next = ada_url::Url::parse(location, Some(out.url.as_str()))
-        .map_err(|_| BindingError::Type(format!("fetch(): the redirect location {location:?} is not a valid URL")))?;
+    let next = ada_url::Url::parse(location, Some(out.url.as_str())).map_err(|_| {
+        BindingError::Type(format!(
+            "fetch(): the redirect location {location:?} is not a valid URL"
+        ))
+    })?;
     if next.protocol() != "http:" && next.protocol() != "https:" {
         return Err(BindingError::Type(format!(
             "fetch(): refusing to follow a redirect to {}",
             next.href()
         )));
     }
-    let to_get = (status == 303 && out.method != Method::HEAD)
-        || (matches!(status, 301 | 302) && out.method == Method::POST);
+    let to_get =
+        (status == 303 && out.method != Method::HEAD) || (matches!(status, 301 | 302) && out.method == Method::POST);
     if to_get {
         out.method = Method::GET;
         out.body = BodySource::None;
-        for name in ["content-type", "content-encoding", "content-language", "content-location"] {
+        for name in [
+            "content-type",
+            "content-encoding",
+            "content-language",
+            "content-location",
+        ] {
             out.headers.remove(name);
         }
     } else if matches!(out.body, BodySource::Stream(_)) {
@@ -613,7 +672,11 @@ fn op_fetch_read(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, 
                             }
                         }
                     }
-                    Some(Err(e)) => return Err(BindingError::Type(format!("fetch(): reading the response body failed: {e}"))),
+                    Some(Err(e)) => {
+                        return Err(BindingError::Type(format!(
+                            "fetch(): reading the response body failed: {e}"
+                        )))
+                    }
                 }
             }
         };
@@ -688,6 +751,7 @@ mod tests {
         headers.insert("authorization", HeaderValue::from_static("Bearer x"));
         headers.insert("content-type", HeaderValue::from_static("text/plain"));
         Outbound {
+            owner: 0,
             method,
             url: url.into(),
             headers,
@@ -697,22 +761,36 @@ mod tests {
 
     #[test]
     fn see_other_becomes_get_without_body() {
-        let mut out = outbound(Method::POST, "http://a.test/x", BodySource::Bytes(Bytes::from_static(b"hi")));
+        let mut out = outbound(
+            Method::POST,
+            "http://a.test/x",
+            BodySource::Bytes(Bytes::from_static(b"hi")),
+        );
         follow(&mut out, 303, "/y?z=1").unwrap();
         assert_eq!(out.method, Method::GET);
         assert_eq!(out.url, "http://a.test/y?z=1");
         assert!(matches!(out.body, BodySource::None));
         assert!(out.headers.get("content-type").is_none());
-        assert!(out.headers.get("authorization").is_some(), "same origin keeps credentials");
+        assert!(
+            out.headers.get("authorization").is_some(),
+            "same origin keeps credentials"
+        );
     }
 
     #[test]
     fn temporary_redirect_keeps_method_and_replays_bytes() {
-        let mut out = outbound(Method::PUT, "http://a.test/x", BodySource::Bytes(Bytes::from_static(b"hi")));
+        let mut out = outbound(
+            Method::PUT,
+            "http://a.test/x",
+            BodySource::Bytes(Bytes::from_static(b"hi")),
+        );
         follow(&mut out, 307, "http://b.test/y").unwrap();
         assert_eq!(out.method, Method::PUT);
         assert!(matches!(out.body, BodySource::Bytes(_)));
-        assert!(out.headers.get("authorization").is_none(), "cross origin drops credentials");
+        assert!(
+            out.headers.get("authorization").is_none(),
+            "cross origin drops credentials"
+        );
     }
 
     #[test]
@@ -731,6 +809,9 @@ mod tests {
     #[test]
     fn header_values_are_latin1() {
         assert_eq!(latin1_value("caf\u{e9}").unwrap().as_bytes(), b"caf\xe9");
-        assert_eq!(latin1_string(&HeaderValue::from_bytes(b"caf\xe9").unwrap()), "caf\u{e9}");
+        assert_eq!(
+            latin1_string(&HeaderValue::from_bytes(b"caf\xe9").unwrap()),
+            "caf\u{e9}"
+        );
     }
 }

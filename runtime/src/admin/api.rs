@@ -20,6 +20,7 @@ use crate::isolate::IsolateOptions;
 use crate::registry::Registry;
 use crate::router::Route;
 use crate::store::{RouteRecord, Store};
+use islet_bindings::kv::KvStore;
 
 /// What every admin handler works with. Lives on the admin thread.
 pub struct AdminState {
@@ -27,6 +28,8 @@ pub struct AdminState {
     pub store: Arc<Store>,
     /// What the edge serves.
     pub registry: Arc<Registry>,
+    /// The KV store (`/v1/kv/...`), also handed to every script version.
+    pub kv: Arc<KvStore>,
     /// The bearer token requests must carry.
     pub token: AdminToken,
     /// Largest accepted request body, bytes.
@@ -59,6 +62,9 @@ async fn dispatch(state: &AdminState, req: Request<Incoming>) -> Result<AdminRes
     if !state.token.accepts(req.headers().get(header::AUTHORIZATION)) {
         return Err(RuntimeError::Unauthorized);
     }
+    if let Some(rest) = path.strip_prefix("/v1/kv/") {
+        return super::kv::dispatch(&state.kv, rest, req).await;
+    }
     let method = req.method().clone();
     match (segments.as_slice(), method) {
         (["v1", "scripts"], Method::GET) => list_scripts(state),
@@ -85,7 +91,9 @@ async fn dispatch(state: &AdminState, req: Request<Incoming>) -> Result<AdminRes
         (["v1", "routes", id], Method::GET) => get_route(state, &checked_route_id(id)?),
         (["v1", "routes", id], Method::DELETE) => delete_route(state, &checked_route_id(id)?),
         (["v1", "routes", _], _) => Err(method_not_allowed("GET, PUT, DELETE")),
-        (["v1", "kv", ..], _) => Err(not_yet("the KV API (/v1/kv/...)")),
+        (["v1", "kv", ..], _) => Err(RuntimeError::NotFound(
+            "KV endpoints are /v1/kv/{namespace}/values/{key} and /v1/kv/{namespace}/keys".into(),
+        )),
         (["metrics"], _) => Err(not_yet("metrics (GET /metrics)")),
         _ => Err(RuntimeError::NotFound(format!(
             "no endpoint {path}: see docs/admin-api.md (/v1/scripts, /v1/routes, /healthz)"
@@ -160,7 +168,9 @@ async fn upload_script(state: &AdminState, name: &str, req: Request<Incoming>) -
     let routes_changed = new.routes.is_some();
     let deployed = state.store.deploy(name, new)?;
     // Durable now: publish. New requests get this version from here on.
-    state.registry.put_script(deployed.version.to_script_version(name));
+    state
+        .registry
+        .put_script(deployed.version.to_script_version(name).with_kv_store(&state.kv));
     if routes_changed {
         publish_routes(state, &deployed.routes);
     }
@@ -237,7 +247,9 @@ async fn rollback(state: &AdminState, name: &str, req: Request<Incoming>) -> Res
         parse_json(&body, "{\"version\": N} or an empty body")?
     };
     let (script, version, from) = state.store.rollback(name, wanted.version)?;
-    state.registry.put_script(version.to_script_version(name));
+    state
+        .registry
+        .put_script(version.to_script_version(name).with_kv_store(&state.kv));
     tracing::info!(target: "islet::admin", script = name, from, to = version.version, "rolled back");
     let mut body = views::version(&version, true);
     body["name"] = json!(script.name);

@@ -7,6 +7,7 @@
 pub mod api;
 pub mod auth;
 pub mod http;
+pub mod kv;
 pub mod upload;
 pub mod views;
 
@@ -25,6 +26,7 @@ use crate::error::RuntimeError;
 use crate::isolate::IsolateOptions;
 use crate::registry::Registry;
 use crate::store::Store;
+use islet_bindings::kv::KvStore;
 
 /// How to run the admin API.
 #[derive(Debug, Clone)]
@@ -58,7 +60,12 @@ impl AdminHandle {
 }
 
 /// Binds the admin listener and starts its thread.
-pub fn start(options: AdminOptions, store: Arc<Store>, registry: Arc<Registry>) -> Result<AdminHandle, RuntimeError> {
+pub fn start(
+    options: AdminOptions,
+    store: Arc<Store>,
+    registry: Arc<Registry>,
+    kv: Arc<KvStore>,
+) -> Result<AdminHandle, RuntimeError> {
     let err = |source| RuntimeError::Listen {
         addr: options.listen.to_string(),
         source,
@@ -70,6 +77,7 @@ pub fn start(options: AdminOptions, store: Arc<Store>, registry: Arc<Registry>) 
     let state = api::AdminState {
         store,
         registry,
+        kv,
         token: options.token,
         max_upload_bytes: options.max_upload_bytes,
         isolate: options.isolate,

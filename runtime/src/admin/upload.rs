@@ -296,6 +296,8 @@ pub fn compile_check(name: &str, new: &NewVersion, options: IsolateOptions) -> R
         main: new.main.clone(),
         format: new.format,
         vars: BTreeMap::new(),
+        limits: new.limits.clone().unwrap_or_default(),
+        kv: Default::default(),
     });
     match JsIsolate::new(script, Rc::new(Discard), options) {
         Ok(isolate) => {

@@ -5,17 +5,20 @@
 
 pub mod event_loop;
 pub mod modules;
+pub mod watchdog;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Instant;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use islet_bindings::host::{self, CompletionQueue, ConsoleSink, HostState};
-use islet_bindings::http_types::{RequestBody, RequestSlot, ResponseHead};
+use islet_bindings::http_types::{FailureKind, RequestBody, RequestSlot, ResponseHead, ScriptFailure};
 use islet_bindings::v8_util::new_string;
 use tokio::sync::oneshot;
 
 use crate::error::RuntimeError;
+use crate::limits::Limits;
 use crate::platform;
 use crate::script::{ScriptFormat, SharedScript};
 use crate::snapshot_builder::INTERNALS_SLOT;
@@ -27,22 +30,67 @@ struct Hooks {
     init_worker: v8::Global<v8::Function>,
 }
 
-/// Settings an isolate is created with.
+/// Settings for isolates: the node's default limits and the lifecycle of
+/// each worker thread's isolate cache.
 #[derive(Debug, Clone, Copy)]
 pub struct IsolateOptions {
-    /// Maximum V8 heap, in bytes.
-    pub heap_limit: usize,
+    /// Default limits; a script's own limits override them.
+    pub limits: Limits,
+    /// Isolates kept per worker thread; the least recently used goes first.
+    pub max_isolates: usize,
+    /// An isolate unused this long is disposed.
+    pub idle_timeout: Duration,
 }
 
 impl Default for IsolateOptions {
     fn default() -> Self {
-        IsolateOptions { heap_limit: 128 << 20 }
+        IsolateOptions {
+            limits: Limits::default(),
+            max_isolates: 1000,
+            idle_timeout: Duration::from_secs(300),
+        }
     }
 }
 
-/// The response to one dispatched request: its head, or the uncaught error
-/// (message and stack) that stopped the handler.
-pub type PendingResponse = oneshot::Receiver<Result<ResponseHead, String>>;
+/// The response to one dispatched request: its head, or why there is none.
+pub type PendingResponse = oneshot::Receiver<Result<ResponseHead, ScriptFailure>>;
+
+/// On whose budget an entry into JS runs.
+#[derive(Debug, Clone, Copy)]
+enum Budget {
+    /// A request's remaining CPU time (a fresh one if the request is over).
+    Request(u32),
+    /// The script's top level while it loads.
+    Startup,
+}
+
+/// Shared with V8's near-heap-limit callback.
+struct HeapGuard {
+    handle: v8::IsolateHandle,
+    hit: AtomicBool,
+}
+
+/// Called by V8 when the heap nears its limit: stop the script and give
+/// V8 room to unwind instead of letting it abort the process.
+extern "C" fn near_heap_limit(data: *mut std::ffi::c_void, current: usize, _initial: usize) -> usize {
+    // SAFETY: `data` is the `HeapGuard` boxed in the isolate's `Core`,
+    // which outlives the isolate's heap (it is dropped after the isolate).
+    let guard = unsafe { &*(data as *const HeapGuard) };
+    guard.hit.store(true, Ordering::Release);
+    guard.handle.terminate_execution();
+    current.saturating_add(current / 2).max(current + (32 << 20))
+}
+
+thread_local! {
+    /// This thread's CPU watchdog, started on first use.
+    static WATCHDOG: Option<watchdog::Watchdog> = match watchdog::Watchdog::for_current_thread() {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::error!("cannot start the CPU watchdog: {e}; CPU limits are not enforced on this thread");
+            None
+        }
+    };
+}
 
 /// A request as handed to a script.
 pub struct IncomingRequest<'a> {
@@ -63,15 +111,23 @@ pub struct SpareIsolate {
 }
 
 impl SpareIsolate {
-    /// Creates an isolate and its context from the startup snapshot.
-    pub fn new(console: Rc<dyn ConsoleSink>, options: IsolateOptions) -> Result<SpareIsolate, RuntimeError> {
+    /// Creates an isolate and its context from the startup snapshot, with
+    /// a heap limit of `heap_bytes`.
+    pub fn new(console: Rc<dyn ConsoleSink>, heap_bytes: usize) -> Result<SpareIsolate, RuntimeError> {
         platform::init_v8();
         let params = v8::CreateParams::default()
             .snapshot_blob(v8::StartupData::from(platform::SNAPSHOT))
             .external_references(platform::external_references())
-            .heap_limits(0, options.heap_limit);
+            .heap_limits(0, heap_bytes);
         let mut isolate = v8::Isolate::new(params);
         isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
+        let handle = isolate.thread_safe_handle();
+        let heap_guard = Box::new(HeapGuard {
+            handle: handle.clone(),
+            hit: AtomicBool::new(false),
+        });
+        let guard_ptr = &*heap_guard as *const HeapGuard as *mut std::ffi::c_void;
+        isolate.add_near_heap_limit_callback(near_heap_limit, guard_ptr);
         let state = HostState::new(Rc::from(""), console);
         let completions = state.completions.clone();
         isolate.set_slot(state);
@@ -87,8 +143,18 @@ impl SpareIsolate {
                 context,
                 completions,
                 isolate,
+                handle,
+                heap_bytes,
+                limits: Limits::default(),
+                failed: None,
+                heap_guard,
             },
         })
+    }
+
+    /// The heap limit this isolate was created with.
+    pub fn heap_bytes(&self) -> usize {
+        self.core.heap_bytes
     }
 }
 
@@ -99,6 +165,13 @@ struct Core {
     context: v8::Global<v8::Context>,
     completions: Rc<CompletionQueue>,
     isolate: v8::OwnedIsolate,
+    handle: v8::IsolateHandle,
+    heap_bytes: usize,
+    limits: Limits,
+    /// Set once a limit stopped JS in this isolate: it never runs again.
+    failed: Option<FailureKind>,
+    /// Dropped after `isolate` (field order), as the heap callback needs it.
+    heap_guard: Box<HeapGuard>,
 }
 
 /// An isolate with one script loaded.
@@ -117,16 +190,34 @@ impl JsIsolate {
         console: Rc<dyn ConsoleSink>,
         options: IsolateOptions,
     ) -> Result<JsIsolate, RuntimeError> {
-        JsIsolate::from_spare(SpareIsolate::new(console, options)?, script)
+        let limits = options.limits.with_overrides(&script.limits);
+        JsIsolate::from_spare(SpareIsolate::new(console, limits.heap_bytes)?, script, options.limits)
     }
 
-    /// Loads `script` into a spare isolate. On error the spare is used up.
-    pub fn from_spare(spare: SpareIsolate, script: SharedScript) -> Result<JsIsolate, RuntimeError> {
+    /// Loads `script` into a spare isolate; `defaults` are the node's
+    /// limits, which the script's own override. On error the spare is used up.
+    pub fn from_spare(spare: SpareIsolate, script: SharedScript, defaults: Limits) -> Result<JsIsolate, RuntimeError> {
         let mut core = spare.core;
+        core.limits = defaults.with_overrides(&script.limits);
         if let Some(state) = core.isolate.get_slot_mut::<HostState>() {
             state.script_name = Rc::from(script.name.as_str());
+            state.limits.subrequests = core.limits.subrequests;
         }
-        core.enter(|scope, hooks| load_script(scope, hooks, &script))?;
+        match core.enter(Budget::Startup, |scope, hooks| load_script(scope, hooks, &script)) {
+            Ok(loaded) => loaded?,
+            Err(kind) => {
+                return Err(RuntimeError::Script {
+                    message: match kind {
+                        FailureKind::Memory => "the script's top level exceeded the memory limit".to_string(),
+                        _ => format!(
+                        "the script's top level exceeded its CPU time limit ({} ms): move long work into the handler",
+                        core.limits.startup_cpu.as_millis()
+                    ),
+                    },
+                    location: None,
+                })
+            }
+        }
         Ok(JsIsolate {
             core,
             script,
@@ -149,14 +240,16 @@ impl JsIsolate {
                 return rx;
             };
             state.awaiting_response += 1;
+            state.live_requests += 1;
             state.resources.add(RequestSlot {
                 headers: request.headers,
                 body: request.body.map(|b| Rc::new(RefCell::new(Some(b)))),
                 responder: Some(tx),
+                usage: Default::default(),
             })
         };
         let (method, url) = (request.method, request.url);
-        self.core.enter(|scope, hooks| {
+        let _ = self.core.enter(Budget::Request(rid), |scope, hooks| {
             let f = v8::Local::new(scope, &hooks.dispatch_fetch);
             let args = [
                 v8::Integer::new_from_unsigned(scope, rid).into(),
@@ -166,35 +259,71 @@ impl JsIsolate {
             ];
             v8::tc_scope!(let tc, scope);
             let undefined = v8::undefined(tc).into();
-            if f.call(tc, undefined, &args).is_none() {
+            if f.call(tc, undefined, &args).is_none() && !tc.has_terminated() {
                 let message = tc.exception().map_or_else(
-                    || "execution terminated".to_string(),
+                    || "the fetch handler failed".to_string(),
                     |e| modules::describe_exception(tc, e),
                 );
-                host::state(tc).respond(rid, Err(message));
+                host::state(tc).respond(
+                    rid,
+                    Err(ScriptFailure {
+                        kind: FailureKind::Exception,
+                        message,
+                    }),
+                );
             }
         });
         rx
     }
 
-    /// Delivers completed async ops and due timers to JS.
+    /// Delivers completed async ops and due timers to JS, each on the
+    /// budget of the request it belongs to.
     pub fn run_pending(&mut self) {
-        self.core.enter(|scope, hooks| {
-            host::resolve_completions(scope);
-            scope.perform_microtask_checkpoint();
-            let due = host::state(scope).timers.take_due(Instant::now());
-            if due.is_empty() {
+        if self.core.failed.is_some() {
+            return;
+        }
+        let completions = match self.core.isolate.get_slot_mut::<HostState>() {
+            Some(st) => st.take_completions(),
+            None => return,
+        };
+        for completion in completions {
+            let request = completion.request;
+            if self
+                .core
+                .enter(Budget::Request(request), |scope, _| {
+                    host::settle_completion(scope, completion)
+                })
+                .is_err()
+            {
                 return;
             }
-            let ids: Vec<v8::Local<v8::Value>> = due
-                .iter()
-                .map(|id| v8::Integer::new_from_unsigned(scope, *id).into())
-                .collect();
-            let list = v8::Array::new_with_elements(scope, &ids);
-            let f = v8::Local::new(scope, &hooks.fire_timers);
-            let undefined = v8::undefined(scope).into();
-            f.call(scope, undefined, &[list.into()]);
-        });
+        }
+        let due = match self.core.isolate.get_slot_mut::<HostState>() {
+            Some(st) => st.timers.take_due(Instant::now()),
+            None => return,
+        };
+        for (id, request) in due {
+            let fired = self.core.enter(Budget::Request(request), |scope, hooks| {
+                let list = v8::Array::new_with_elements(scope, &[v8::Integer::new_from_unsigned(scope, id).into()]);
+                let f = v8::Local::new(scope, &hooks.fire_timers);
+                let undefined = v8::undefined(scope).into();
+                f.call(scope, undefined, &[list.into()]);
+            });
+            if fired.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Why this isolate was stopped, if a limit stopped it. A stopped
+    /// isolate never runs JS again; the worker replaces it.
+    pub fn failed(&self) -> Option<FailureKind> {
+        self.core.failed
+    }
+
+    /// The limits this isolate's script runs under.
+    pub fn limits(&self) -> Limits {
+        self.core.limits
     }
 
     /// When the earliest armed timer is due.
@@ -208,20 +337,95 @@ impl JsIsolate {
             .isolate
             .get_slot::<HostState>()
             .is_some_and(|s| s.has_pending_work() || s.awaiting_response > 0)
+            && self.core.failed.is_none()
     }
 }
 
 impl Core {
-    fn enter<R>(&mut self, f: impl FnOnce(&mut v8::PinScope, &Hooks) -> R) -> R {
-        let hooks = &self.hooks;
-        let _entered = Entered::new(&self.isolate);
-        let isolate = &mut self.isolate;
-        v8::scope!(let scope, isolate);
-        let context = v8::Local::new(scope, &self.context);
-        let scope = &mut v8::ContextScope::new(scope, context);
-        let result = f(scope, hooks);
-        scope.perform_microtask_checkpoint();
-        result
+    /// Runs `f` inside the isolate on `budget`: the single way into JS, so
+    /// CPU accounting and the watchdog cover every entry. Returns the
+    /// failure when a limit stopped the entry (the isolate is then failed
+    /// and every request still waiting in it gets that failure).
+    fn enter<R>(&mut self, budget: Budget, f: impl FnOnce(&mut v8::PinScope, &Hooks) -> R) -> Result<R, FailureKind> {
+        if let Some(kind) = self.failed {
+            return Err(kind);
+        }
+        let request = match budget {
+            Budget::Request(r) => r,
+            Budget::Startup => 0,
+        };
+        let allowed_ns = self.allowed_ns(budget);
+        if let Some(st) = self.isolate.get_slot_mut::<HostState>() {
+            st.current_request = request;
+        }
+        let start = watchdog::thread_cpu_now();
+        WATCHDOG.with(|w| {
+            if let Some(w) = w {
+                w.arm(start.saturating_add(allowed_ns), &self.handle);
+            }
+        });
+        let result = {
+            let hooks = &self.hooks;
+            let _entered = Entered::new(&self.isolate);
+            let isolate = &mut self.isolate;
+            v8::scope!(let scope, isolate);
+            let context = v8::Local::new(scope, &self.context);
+            let scope = &mut v8::ContextScope::new(scope, context);
+            let result = f(scope, hooks);
+            scope.perform_microtask_checkpoint();
+            result
+        };
+        let fired = WATCHDOG.with(|w| w.as_ref().is_some_and(watchdog::Watchdog::disarm));
+        let used = watchdog::thread_cpu_now().saturating_sub(start);
+        if let Some(st) = self.isolate.get_slot_mut::<HostState>() {
+            st.current_request = 0;
+            if let Ok(slot) = st.resources.get_mut::<RequestSlot>(request) {
+                slot.usage.cpu_ns = slot.usage.cpu_ns.saturating_add(used);
+            }
+        }
+        let kind = if self.heap_guard.hit.load(Ordering::Acquire) {
+            Some(FailureKind::Memory)
+        } else if fired {
+            Some(FailureKind::CpuTime)
+        } else {
+            None
+        };
+        match kind {
+            None => Ok(result),
+            Some(kind) => {
+                self.fail(kind);
+                Err(kind)
+            }
+        }
+    }
+
+    /// CPU time the next entry may use, nanoseconds.
+    fn allowed_ns(&mut self, budget: Budget) -> u64 {
+        let per_request = u64::try_from(self.limits.cpu.as_nanos()).unwrap_or(u64::MAX);
+        match budget {
+            Budget::Startup => u64::try_from(self.limits.startup_cpu.as_nanos()).unwrap_or(u64::MAX),
+            Budget::Request(r) => match self.isolate.get_slot_mut::<HostState>() {
+                Some(st) => match st.resources.get_mut::<RequestSlot>(r) {
+                    Ok(slot) => per_request.saturating_sub(slot.usage.cpu_ns).max(1),
+                    Err(_) => per_request,
+                },
+                None => per_request,
+            },
+        }
+    }
+
+    /// Marks the isolate failed and fails every request waiting in it.
+    fn fail(&mut self, kind: FailureKind) {
+        self.failed = Some(kind);
+        let message = match kind {
+            FailureKind::CpuTime => format!("exceeded the CPU time limit ({} ms)", self.limits.cpu.as_millis()),
+            FailureKind::Memory => format!("exceeded the memory limit ({} MiB)", self.limits.heap_bytes >> 20),
+            FailureKind::Exception | FailureKind::Discarded => "the isolate was discarded".to_string(),
+        };
+        if let Some(st) = self.isolate.get_slot_mut::<HostState>() {
+            tracing::warn!(script = %st.script_name, "{message}; the isolate is discarded");
+            st.fail_all(kind, &message);
+        }
     }
 }
 
@@ -351,6 +555,7 @@ fn load_script(scope: &mut v8::PinScope, hooks: &Hooks, script: &SharedScript) -
         let value = new_string(scope, v);
         vars.set(scope, key.into(), value.into());
     }
+    islet_bindings::kv::bind_env(scope, INTERNALS_SLOT, vars, &script.kv);
     let init_worker = v8::Local::new(scope, &hooks.init_worker);
     v8::tc_scope!(let tc, scope);
     let is_module = v8::Boolean::new(tc, script.format == ScriptFormat::Module).into();

@@ -1,6 +1,6 @@
-//! The body type of every response the edge sends: empty, whole, or
-//! streamed from a script chunk by chunk (with backpressure through the
-//! bounded channel the script writes into).
+//! The body type of every response the edge sends: empty, whole, streamed
+//! from a script chunk by chunk (with backpressure through the bounded
+//! channel the script writes into), or streamed from the origin.
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -18,6 +18,8 @@ pub enum EdgeBody {
     Full(Option<Bytes>),
     /// Chunks from a script's stream.
     Stream(mpsc::Receiver<BodyChunk>),
+    /// The origin's response body, as it arrives (drop-in proxy).
+    Upstream(hyper::body::Incoming),
 }
 
 impl EdgeBody {
@@ -33,6 +35,8 @@ impl From<ResponseBody> for EdgeBody {
             ResponseBody::Empty => EdgeBody::Empty,
             ResponseBody::Full(bytes) => EdgeBody::Full(Some(bytes)),
             ResponseBody::Stream(rx) => EdgeBody::Stream(rx),
+            // The edge answers a pass-through before it builds a body.
+            ResponseBody::PassThrough(_) => EdgeBody::Empty,
         }
     }
 }
@@ -56,6 +60,7 @@ impl http_body::Body for EdgeBody {
                 Poll::Ready(None) => Poll::Ready(None),
                 Poll::Pending => Poll::Pending,
             },
+            EdgeBody::Upstream(body) => Pin::new(body).poll_frame(cx).map_err(|e| Box::new(e) as BoxError),
         }
     }
 
@@ -64,6 +69,7 @@ impl http_body::Body for EdgeBody {
             EdgeBody::Empty => true,
             EdgeBody::Full(b) => b.is_none(),
             EdgeBody::Stream(_) => false,
+            EdgeBody::Upstream(body) => body.is_end_stream(),
         }
     }
 
@@ -73,6 +79,7 @@ impl http_body::Body for EdgeBody {
             EdgeBody::Full(Some(b)) => SizeHint::with_exact(b.len() as u64),
             EdgeBody::Full(None) => SizeHint::with_exact(0),
             EdgeBody::Stream(_) => SizeHint::default(),
+            EdgeBody::Upstream(body) => body.size_hint(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The edge listener's request handler: route the request, hand it to this
 //! thread's isolate for the script, and turn the script's response (or its
-//! failure) into an HTTP response.
+//! failure) into an HTTP response. Requests that match no route, and
+//! failed ones whose script asked for it, go to the origin (`proxy.rs`).
 
 use std::rc::Rc;
 
@@ -8,14 +9,24 @@ use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use islet_bindings::http_types::{RequestBody, ResponseHead};
+use islet_bindings::fetch::body::OutBody;
+use islet_bindings::http_types::{PassThrough, RequestBody, ResponseBody, ResponseHead};
 
 use super::body::EdgeBody;
+use super::outcome;
+use super::proxy::{ClientInfo, Origin};
 use crate::isolate::IncomingRequest;
 use crate::worker::Worker;
+use islet_bindings::http_types::FailureKind;
 
-/// Handles one request on the edge listener.
-pub async fn handle(worker: Rc<Worker>, req: Request<Incoming>) -> Response<EdgeBody> {
+/// Handles one request on the edge listener; `origin` is where unmatched
+/// requests go, `client` the connection it came on.
+pub async fn handle(
+    worker: Rc<Worker>,
+    req: Request<Incoming>,
+    origin: Option<Rc<Origin>>,
+    client: ClientInfo,
+) -> Response<EdgeBody> {
     let _in_flight = worker.request_started();
     let (parts, body) = req.into_parts();
     let authority = parts
@@ -27,9 +38,23 @@ pub async fn handle(worker: Rc<Worker>, req: Request<Incoming>) -> Response<Edge
         .to_string();
     let host = strip_port(&authority);
     let path = parts.uri.path();
-    let Some(script) = worker.registry.route(host, path) else {
-        return plain(StatusCode::NOT_FOUND, "No route matches this request.\n");
+    let route = worker.registry.route(host, path);
+    let Some(script) = route else {
+        return match origin {
+            Some(origin) => {
+                let body = if body.is_end_stream() {
+                    OutBody::Empty
+                } else {
+                    OutBody::Stream(Box::pin(body.map_err(Into::into)))
+                };
+                origin.forward(parts, body, client).await
+            }
+            None => plain(StatusCode::NOT_FOUND, "No route matches this request.\n"),
+        };
     };
+    if let Some(wait) = worker.throttled(&script.name) {
+        return outcome::throttled_response(&script.name, wait);
+    }
     let iso = match worker.isolate_for(&script) {
         Ok(iso) => {
             worker.schedule_refill();
@@ -41,8 +66,8 @@ pub async fn handle(worker: Rc<Worker>, req: Request<Incoming>) -> Response<Edge
         }
     };
     let path_and_query = parts.uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
-    let mut url = String::with_capacity(7 + authority.len() + path_and_query.len());
-    url.push_str("http://");
+    let mut url = String::with_capacity(8 + authority.len() + path_and_query.len());
+    url.push_str(if client.tls { "https://" } else { "http://" });
     url.push_str(&authority);
     url.push_str(path_and_query);
     let body: Option<RequestBody> = if body.is_end_stream() {
@@ -50,26 +75,78 @@ pub async fn handle(worker: Rc<Worker>, req: Request<Incoming>) -> Response<Edge
     } else {
         Some(Box::pin(body.map_err(Into::into)))
     };
+    // Kept for ctx.passThroughOnException(): the head goes to the origin
+    // if the script fails.
+    let target = origin.map(|o| (o, parts.method.clone(), parts.uri.clone()));
     let pending = iso.borrow_mut().dispatch_fetch(IncomingRequest {
         method: parts.method.as_str(),
         url: &url,
         headers: parts.headers,
         body,
     });
-    match pending.await {
-        Ok(Ok(head)) => build_response(head),
-        Ok(Err(error)) => {
-            tracing::error!(script = %script.name, "uncaught exception in fetch handler: {error}");
-            plain(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Internal Server Error: the script threw an uncaught exception.\n",
-            )
+    let wall = iso.borrow().limits().wall;
+    match tokio::time::timeout(wall, pending).await {
+        Ok(Ok(Ok(head))) => {
+            worker.record_success(&script.name);
+            match head.body {
+                ResponseBody::PassThrough(pass) => pass_through(&script.name, *pass, target, client).await,
+                _ => build_response(head),
+            }
         }
-        Err(_) => plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal Server Error: the script never produced a response.\n",
-        ),
+        Ok(Ok(Err(failure))) => {
+            if matches!(failure.kind, FailureKind::CpuTime | FailureKind::Memory) {
+                worker.record_breach(&script.name);
+            }
+            outcome::failure_response(&script.name, &failure)
+        }
+        Ok(Err(_)) => outcome::discarded_response(&script.name),
+        Err(_) => outcome::wall_time_response(&script.name, wall),
     }
+}
+
+/// Sends a request whose script failed after `ctx.passThroughOnException()`
+/// to the origin; without an origin (or when the script already read the
+/// body, which cannot be sent twice), it is the usual 500.
+async fn pass_through(
+    script: &str,
+    pass: PassThrough,
+    target: Option<(Rc<Origin>, http::Method, http::Uri)>,
+    client: ClientInfo,
+) -> Response<EdgeBody> {
+    let exception = || {
+        plain(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Server Error: the script threw an uncaught exception.\n",
+        )
+    };
+    let Some((origin, method, uri)) = target else {
+        tracing::error!(
+            script,
+            "uncaught exception in fetch handler (no origin to pass through to): {}",
+            pass.error
+        );
+        return exception();
+    };
+    if pass.body_lost {
+        tracing::error!(
+            script,
+            "uncaught exception in fetch handler; not passed through: the script had read the request body: {}",
+            pass.error
+        );
+        return exception();
+    }
+    tracing::warn!(
+        script,
+        "uncaught exception in fetch handler, passing the request to the origin: {}",
+        pass.error
+    );
+    let Ok(mut request) = Request::builder().method(method).uri(uri).body(()) else {
+        return exception();
+    };
+    *request.headers_mut() = pass.headers;
+    let (parts, ()) = request.into_parts();
+    let body = pass.body.map_or(OutBody::Empty, OutBody::Stream);
+    origin.forward(parts, body, client).await
 }
 
 fn strip_port(authority: &str) -> &str {

@@ -150,8 +150,9 @@ pub async fn run(
                 None => {
                     // A client that connects and sends nothing never reaches
                     // hyper's header timeout: give it the same time here.
-                    match tokio::time::timeout(shared.protection.header_read_timeout, stream.readable()).await {
-                        Ok(Ok(())) => serve(shared, stream, client, shutdown).await,
+                    let mut first = [0u8; 1];
+                    match tokio::time::timeout(shared.protection.header_read_timeout, stream.peek(&mut first)).await {
+                        Ok(Ok(n)) if n > 0 => serve(shared, stream, client, shutdown).await,
                         _ => tracing::debug!(%peer, "client sent nothing in time"),
                     }
                 }

@@ -1,23 +1,33 @@
 //! The server: N worker threads, each with a current-thread tokio runtime,
-//! its own accept loop on the edge port (SO_REUSEPORT) and its own isolates,
-//! so a request never changes thread.
+//! its own accept loops on the edge ports (SO_REUSEPORT; cleartext and,
+//! when configured, TLS) and its own isolates, so a request never changes
+//! thread. Connection handling is in `listener`, TLS in `tls`, the origin
+//! proxy in `proxy`.
 
 pub mod body;
 pub mod edge;
+pub mod listener;
+pub mod outcome;
+pub mod proxy;
+pub mod tls;
 
 use std::net::SocketAddr;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use islet_bindings::fetch::FetchConfig;
 use tokio::sync::watch;
 
 use crate::error::RuntimeError;
 use crate::isolate::IsolateOptions;
 use crate::registry::Registry;
 use crate::worker::Worker;
+
+pub use islet_bindings::fetch::FetchSettings;
+pub use listener::Protection;
+pub use proxy::OriginOptions;
+pub use tls::{CertSpec, TlsOptions};
 
 /// How to run the server.
 #[derive(Debug, Clone)]
@@ -28,18 +38,38 @@ pub struct ServerOptions {
     pub workers: usize,
     /// Isolate settings.
     pub isolate: IsolateOptions,
+    /// TLS, origin proxy, outbound fetch and listener protection.
+    pub edge: EdgeOptions,
+}
+
+/// The edge's settings beyond addresses and isolates.
+#[derive(Debug, Clone, Default)]
+pub struct EdgeOptions {
+    /// A TLS listener beside the cleartext one.
+    pub tls: Option<TlsOptions>,
+    /// Where requests that match no route go (404 without one).
+    pub origin: Option<OriginOptions>,
+    /// Outbound `fetch()` settings.
+    pub fetch: FetchSettings,
+    /// Header limits, slow-client timeouts, shutdown grace.
+    pub protection: Protection,
 }
 
 /// A running server.
 pub struct ServerHandle {
     /// The bound edge address.
     pub edge_addr: SocketAddr,
+    /// The bound TLS edge address, when TLS is configured.
+    pub tls_addr: Option<SocketAddr>,
     shutdown: watch::Sender<bool>,
     threads: Vec<JoinHandle<()>>,
+    /// Keeps the certificate reload thread running.
+    _tls: Option<tls::EdgeTls>,
 }
 
 impl ServerHandle {
-    /// Stops accepting, lets the threads finish, and waits for them.
+    /// Stops accepting, lets the requests in flight finish (for at most the
+    /// shutdown grace time) and waits for the threads.
     pub fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         for t in self.threads.drain(..) {
@@ -83,32 +113,92 @@ pub fn start(options: &ServerOptions, registry: Arc<Registry>) -> Result<ServerH
     for _ in 1..options.workers.max(1) {
         listeners.push(bind(edge_addr)?);
     }
+    let edge_tls = match &options.edge.tls {
+        Some(t) => Some((tls::EdgeTls::start(t)?, t.listen)),
+        None => None,
+    };
+    let mut tls_listeners = Vec::new();
+    let mut tls_addr = None;
+    if let Some((_, listen)) = &edge_tls {
+        let first = bind(*listen)?;
+        let addr = first.local_addr().map_err(|source| RuntimeError::Listen {
+            addr: listen.to_string(),
+            source,
+        })?;
+        tls_listeners.push(first);
+        for _ in 1..options.workers.max(1) {
+            tls_listeners.push(bind(addr)?);
+        }
+        tls_addr = Some(addr);
+    }
+    let fetch =
+        Arc::new(FetchConfig::new(&options.edge.fetch).map_err(|e| RuntimeError::Config(format!("[fetch] {e}")))?);
+    let origin = match &options.edge.origin {
+        Some(o) => Some((o.clone(), proxy::Origin::tls_config(o)?)),
+        None => None,
+    };
+    let acceptor = edge_tls
+        .as_ref()
+        .map(|(t, _)| tokio_rustls::TlsAcceptor::from(t.config.clone()));
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut threads = Vec::new();
+    let mut tls_listeners = tls_listeners.into_iter();
     for (index, listener) in listeners.into_iter().enumerate() {
-        let registry = registry.clone();
-        let shutdown_rx = shutdown_rx.clone();
-        let isolate_options = options.isolate;
+        let thread = ThreadSetup {
+            listener,
+            tls: tls_listeners.next().zip(acceptor.clone()),
+            registry: registry.clone(),
+            isolate: options.isolate,
+            fetch: fetch.clone(),
+            origin: origin.clone(),
+            protection: options.edge.protection,
+            shutdown: shutdown_rx.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name(format!("islet-worker-{index}"))
-            .spawn(move || worker_thread(listener, registry, isolate_options, shutdown_rx))
+            .spawn(move || worker_thread(thread))
             .map_err(|e| RuntimeError::V8(format!("cannot start worker thread: {e}")))?;
         threads.push(thread);
     }
     tracing::info!(addr = %edge_addr, workers = threads.len(), "edge listening");
+    if let Some(addr) = tls_addr {
+        tracing::info!(%addr, "TLS edge listening");
+    }
+    if let Some((o, _)) = &origin {
+        tracing::info!(origin = %o.url, "requests that match no route go to the origin");
+    }
     Ok(ServerHandle {
         edge_addr,
+        tls_addr,
         shutdown,
         threads,
+        _tls: edge_tls.map(|(t, _)| t),
     })
 }
 
-fn worker_thread(
+/// What one worker thread starts with.
+struct ThreadSetup {
     listener: std::net::TcpListener,
+    tls: Option<(std::net::TcpListener, tokio_rustls::TlsAcceptor)>,
     registry: Arc<Registry>,
-    options: IsolateOptions,
-    mut shutdown: watch::Receiver<bool>,
-) {
+    isolate: IsolateOptions,
+    fetch: Arc<FetchConfig>,
+    origin: Option<(OriginOptions, Arc<rustls::ClientConfig>)>,
+    protection: Protection,
+    shutdown: watch::Receiver<bool>,
+}
+
+fn worker_thread(setup: ThreadSetup) {
+    let ThreadSetup {
+        listener,
+        tls,
+        registry,
+        isolate: options,
+        fetch,
+        origin,
+        protection,
+        shutdown,
+    } = setup;
     let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -125,34 +215,25 @@ fn worker_thread(
                 return;
             }
         };
+        let tls = match tls {
+            Some((l, acceptor)) => match tokio::net::TcpListener::from_std(l) {
+                Ok(l) => Some((l, acceptor)),
+                Err(e) => {
+                    tracing::error!("cannot register the TLS edge listener: {e}");
+                    return;
+                }
+            },
+            None => None,
+        };
+        islet_bindings::fetch::install(fetch);
         let worker = Rc::new(Worker::new(registry, options));
         worker.fill_spares();
-        loop {
-            let accepted = tokio::select! {
-                r = listener.accept() => r,
-                _ = shutdown.changed() => break,
-            };
-            let (stream, _peer) = match accepted {
-                Ok(s) => s,
-                Err(e) => {
-                    tracing::warn!("accept failed: {e}");
-                    continue;
-                }
-            };
-            let _ = stream.set_nodelay(true);
-            let worker = worker.clone();
-            tokio::task::spawn_local(async move {
-                let service = service_fn(move |req| {
-                    let worker = worker.clone();
-                    async move { Ok::<_, std::convert::Infallible>(edge::handle(worker, req).await) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                if let Err(e) = conn.await {
-                    tracing::debug!("connection ended with error: {e}");
-                }
-            });
-        }
+        worker.start_sweeper();
+        let shared = Rc::new(listener::Shared {
+            worker,
+            origin: origin.map(|(o, tls)| Rc::new(proxy::Origin::new(&o, tls))),
+            protection,
+        });
+        listener::run(shared, listener, tls, shutdown).await;
     });
 }

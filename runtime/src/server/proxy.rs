@@ -91,20 +91,32 @@ impl Origin {
     }
 
     /// Forwards one request and streams the origin's answer back.
-    pub async fn forward(&self, mut parts: http::request::Parts, body: OutBody, client: ClientInfo) -> Response<EdgeBody> {
-        let upgrade = wants_upgrade(&parts.headers).then(|| parts.extensions.remove::<OnUpgrade>()).flatten();
+    pub async fn forward(
+        &self,
+        mut parts: http::request::Parts,
+        body: OutBody,
+        client: ClientInfo,
+    ) -> Response<EdgeBody> {
+        let upgrade = wants_upgrade(&parts.headers)
+            .then(|| parts.extensions.remove::<OnUpgrade>())
+            .flatten();
         let uri = match self.target(&parts.uri) {
             Ok(u) => u,
             Err(e) => {
                 tracing::warn!("cannot build the origin URL: {e}");
-                return plain(StatusCode::BAD_GATEWAY, "Bad Gateway: the request cannot be sent to the origin.\n");
+                return plain(
+                    StatusCode::BAD_GATEWAY,
+                    "Bad Gateway: the request cannot be sent to the origin.\n",
+                );
             }
         };
         let mut headers = std::mem::take(&mut parts.headers);
-        let original_host = headers
-            .get(http::header::HOST)
-            .cloned()
-            .or_else(|| parts.uri.authority().and_then(|a| HeaderValue::from_str(a.as_str()).ok()));
+        let original_host = headers.get(http::header::HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
         strip_hop_by_hop(&mut headers, upgrade.is_some());
         if let Some(host) = &original_host {
             headers.insert(http::header::HOST, host.clone());
@@ -123,7 +135,10 @@ impl Origin {
             }
             Err(_) => {
                 tracing::warn!(origin = %self.base, "origin did not answer within {:?}", self.timeout);
-                return plain(StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout: the origin did not answer in time.\n");
+                return plain(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "Gateway Timeout: the origin did not answer in time.\n",
+                );
             }
         };
         let (mut res_parts, res_body) = response.into_parts();
@@ -135,7 +150,10 @@ impl Origin {
                 *res.headers_mut() = res_parts.headers;
                 return res;
             }
-            return plain(StatusCode::BAD_GATEWAY, "Bad Gateway: the origin switched protocols unasked.\n");
+            return plain(
+                StatusCode::BAD_GATEWAY,
+                "Bad Gateway: the origin switched protocols unasked.\n",
+            );
         }
         strip_hop_by_hop(&mut res_parts.headers, false);
         let mut res = Response::new(EdgeBody::Upstream(res_body));
@@ -309,7 +327,10 @@ mod tests {
         assert_eq!(h.get("x-forwarded-for").unwrap(), "203.0.113.7, 10.0.0.1");
         assert_eq!(h.get("x-forwarded-proto").unwrap(), "https");
         assert_eq!(h.get("x-forwarded-host").unwrap(), "example.com");
-        assert_eq!(h.get("forwarded").unwrap(), "for=10.0.0.1;proto=https;host=\"example.com\"");
+        assert_eq!(
+            h.get("forwarded").unwrap(),
+            "for=10.0.0.1;proto=https;host=\"example.com\""
+        );
     }
 
     #[test]
@@ -318,7 +339,10 @@ mod tests {
         let tls = Origin::tls_config(&options).unwrap();
         let origin = Origin::new(&options, tls);
         let uri: Uri = "/a/b?c=1".parse().unwrap();
-        assert_eq!(origin.target(&uri).unwrap().to_string(), "http://127.0.0.1:9/base/a/b?c=1");
+        assert_eq!(
+            origin.target(&uri).unwrap().to_string(),
+            "http://127.0.0.1:9/base/a/b?c=1"
+        );
         assert!(OriginOptions::parse("ftp://x").is_err());
     }
 }

@@ -12,6 +12,7 @@ mod model;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition, WriteTransaction};
@@ -35,9 +36,10 @@ const SCHEMA_KEY: &str = "schema";
 const SCHEMA_VERSION: &str = "1";
 
 /// The embedded store. Cheap to share behind an `Arc`; redb serialises
-/// writers and lets readers run beside them.
+/// writers and lets readers run beside them. The embedded KV backend keeps
+/// its tables in the same database ([`Store::database`]).
 pub struct Store {
-    db: Database,
+    db: Arc<Database>,
     path: PathBuf,
 }
 
@@ -94,7 +96,7 @@ impl Store {
             )),
             other => RuntimeError::Store(format!("{}: {other}", path.display())),
         })?;
-        let store = Store { db, path };
+        let store = Store { db: Arc::new(db), path };
         store.write(|txn| {
             txn.open_table(SCRIPTS).map_err(db_error)?;
             txn.open_table(VERSIONS).map_err(db_error)?;
@@ -115,6 +117,12 @@ impl Store {
             Ok(())
         })?;
         Ok(store)
+    }
+
+    /// The database, for the embedded KV backend's tables (`kv_*`), which
+    /// live beside the script tables and are never touched by this module.
+    pub fn database(&self) -> Arc<Database> {
+        self.db.clone()
     }
 
     /// Path of the database file.

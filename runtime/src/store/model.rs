@@ -77,23 +77,8 @@ impl std::fmt::Debug for Bindings {
     }
 }
 
-/// Per-script limits given at upload; unset ones use the node's defaults.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ScriptLimits {
-    /// CPU time per request, milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cpu_ms: Option<u64>,
-    /// Wall time per request, milliseconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub wall_ms: Option<u64>,
-    /// V8 heap per isolate, MiB.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub heap_mb: Option<u64>,
-    /// Subrequests (`fetch`) per request.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub subrequests: Option<u64>,
-}
+/// Per-script limits given at upload (defined with the other limit types).
+pub use crate::limits::LimitOverrides as ScriptLimits;
 
 /// One immutable version of a script as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +113,11 @@ impl VersionRecord {
             main: self.main.clone(),
             format: self.format.into(),
             vars,
+            limits: self.limits.clone(),
+            kv: islet_bindings::kv::KvBindings {
+                namespaces: self.bindings.kv_namespaces.clone(),
+                store: None,
+            },
         }
     }
 
