@@ -447,4 +447,15 @@ mod edge_config_tests {
         assert!(bad_origin.edge_options().is_err());
         assert!(toml::from_str::<Config>("[fetch]\nallow_privat = true").is_err());
     }
+
+    #[test]
+    fn the_example_config_parses_and_sets_the_limits() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy/islet.toml");
+        let config = Config::from_file(&path).unwrap();
+        let o = config.limits.isolate_options();
+        assert_eq!(o.limits.cpu, std::time::Duration::from_millis(50));
+        assert_eq!(o.limits.wall, std::time::Duration::from_secs(30));
+        assert_eq!(o.limits.heap_bytes, 128 << 20);
+        assert_eq!(o.max_isolates, 1000);
+    }
 }
