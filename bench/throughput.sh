@@ -245,7 +245,7 @@ run_islet() {
   local version
   version="$(timeout 5 "$ISLET_BIN" --version 2>/dev/null | head -n1)"; version="${version:-islet}"
   log "islet: starting $ISLET_BIN on 127.0.0.1:$ISLET_PORT (data dir $data)"
-  start_server islet "$ISLET_PORT" "$ISLET_BIN" serve --workers 1 --listen "127.0.0.1:$ISLET_PORT" --data-dir "$data" \
+  start_server islet "$ISLET_PORT" "$ISLET_BIN" serve --admin-listen 127.0.0.1:0 --workers 1 --listen "127.0.0.1:$ISLET_PORT" --data-dir "$data" \
     || { add_result islet "$version" "n/a" "n/a" "failed to start"; return; }
   bench_server islet "$version" "$ISLET_PORT" "$STARTED_PID"
   stop_server "$STARTED_PID"
