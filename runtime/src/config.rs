@@ -45,7 +45,8 @@ pub struct Config {
 pub struct KvConfig {
     /// Connections to Redis when `store` is a Redis URL.
     pub redis_pool_size: usize,
-    /// How often the embedded store removes expired keys, seconds.
+    /// How often expired keys are removed (from the embedded store, or
+    /// from the listings of Redis, where values expire by themselves), seconds.
     pub cleanup_interval_secs: u64,
     /// The clock KV expirations are measured with; the system clock when
     /// unset. Set in code only, by tests that move time forward.

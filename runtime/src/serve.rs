@@ -122,8 +122,13 @@ fn open_kv(config: &Config, store: &Store) -> Result<Arc<KvStore>, RuntimeError>
             .map_err(|e| RuntimeError::Store(e.to_string()))?,
         ),
         Some(url) if url.starts_with("redis://") || url.starts_with("redis+unix://") => {
-            let kv = RedisKv::connect(url, config.kv.redis_pool_size, clock.clone())
-                .map_err(|e| RuntimeError::Config(format!("--store {}: {e}", redact_url(url))))?;
+            let kv = RedisKv::connect(
+                url,
+                config.kv.redis_pool_size,
+                Duration::from_secs(config.kv.cleanup_interval_secs.max(1)),
+                clock.clone(),
+            )
+            .map_err(|e| RuntimeError::Config(format!("--store {}: {e}", redact_url(url))))?;
             tracing::info!(store = %redact_url(url), "KV namespaces live in Redis");
             Arc::new(kv)
         }

@@ -28,6 +28,7 @@ struct Harness {
     redis: Option<RedisServer>,
     clock: Arc<ManualClock>,
     layer: Option<KvLayer>,
+    cleanup_interval_secs: u64,
     node: Option<TestNode>,
 }
 
@@ -37,11 +38,16 @@ impl Harness {
     }
 
     async fn start_with(backend: Backend, layer: Option<KvLayer>) -> Harness {
+        Harness::start_full(backend, layer, 60).await
+    }
+
+    async fn start_full(backend: Backend, layer: Option<KvLayer>, cleanup_interval_secs: u64) -> Harness {
         let mut h = Harness {
             dir: TempDir::new("kv"),
             redis: (backend == Backend::Redis).then(RedisServer::start),
             clock: Arc::new(ManualClock::new()),
             layer,
+            cleanup_interval_secs,
             node: None,
         };
         h.node = Some(TestNode::start_with(&h.config()));
@@ -57,6 +63,7 @@ impl Harness {
         config.store = self.redis.as_ref().map(RedisServer::url);
         config.kv.clock = Some(self.clock.clone());
         config.kv.layer = self.layer.clone();
+        config.kv.cleanup_interval_secs = self.cleanup_interval_secs;
         config
     }
 
@@ -800,6 +807,53 @@ async fn redis_paused_holds_only_the_kv_call() {
         "the read waited for the pause"
     );
     assert_eq!(res.json()["value"], "after the pause");
+}
+
+/// Redis expires values by itself; the cleanup task also drops expired
+/// keys from their namespace's listing set, so it does not grow.
+#[tokio::test]
+async fn redis_cleanup_drops_expired_keys_from_the_listing_set() {
+    let h = Harness::start_full(Backend::Redis, None, 1).await;
+    let redis = h.redis.as_ref().unwrap();
+    let count = |key: &str| {
+        let reply = redis.command(&["ZCARD", key]);
+        reply
+            .trim_start_matches(':')
+            .trim()
+            .parse::<u64>()
+            .unwrap_or_else(|_| panic!("{reply:?}"))
+    };
+    let index = "islet:kv:{4:main}:i";
+    h.put("/put?key=c/short&ttl=60", "a").await;
+    h.put("/put?key=c/rewritten&ttl=60", "b").await;
+    h.put("/put?key=c/long&ttl=600", "c").await;
+    h.put("/put?key=c/forever", "d").await;
+    assert_eq!((count(index), count("islet:kv:expiring")), (4, 3));
+    h.put("/put?key=c/rewritten", "no expiration now").await;
+    assert_eq!(
+        count("islet:kv:expiring"),
+        2,
+        "a put without expiration leaves the expiring set"
+    );
+    h.clock.advance(61);
+    for _ in 0..100 {
+        if count(index) == 3 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(count(index), 3, "c/short left the listing set");
+    assert_eq!(count("islet:kv:expiring"), 1);
+    assert!(redis
+        .command(&["EXISTS", "islet:kv:{4:main}:v:c/short"])
+        .starts_with(":0"));
+    assert_eq!(
+        names(&h.ok("/list?prefix=c/").await),
+        ["c/forever", "c/long", "c/rewritten"]
+    );
+    assert_eq!(h.ok("/get?key=c/rewritten").await["value"], "no expiration now");
+    h.ok("/delete?key=c/long").await;
+    assert_eq!((count(index), count("islet:kv:expiring")), (2, 0));
 }
 
 /// A node told to use an unreachable Redis refuses to start and says why.

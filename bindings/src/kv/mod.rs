@@ -470,20 +470,7 @@ fn op_kv_put(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, mut 
         Err(e) => return reject(scope, &mut rv, "PUT", e),
     };
     let key = v8_util::arg_string(scope, &args, 1).unwrap_or_default();
-    let raw = args.get(2);
-    let value = if raw.is_string() {
-        Ok(raw
-            .to_string(scope)
-            .map(|s| s.to_rust_string_lossy(scope).into_bytes())
-            .unwrap_or_default())
-    } else {
-        v8_util::arg_bytes(&args, 2).map_err(|_| {
-            KvError::invalid(
-                400,
-                "KV put() accepts only strings, ArrayBuffers, ArrayBufferViews, and ReadableStreams as values.",
-            )
-        })
-    };
+    let value = put_value(scope, args.get(2));
     let value = match value {
         Ok(v) => v,
         Err(e) => return reject(scope, &mut rv, "PUT", e),
@@ -497,6 +484,38 @@ fn op_kv_put(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, mut 
         store.put(&namespace, &key, value, options).await?;
         Ok(OpValue::Undefined)
     });
+}
+
+/// The bytes of a put's value: a string as UTF-8, or a copy of an
+/// ArrayBuffer's or view's bytes. A value over the limit is refused before
+/// it is copied.
+fn put_value(scope: &mut v8::PinScope, raw: v8::Local<v8::Value>) -> Result<Vec<u8>, KvError> {
+    let too_large = |len: usize| {
+        KvError::invalid(
+            413,
+            format!("Value length of {len} exceeds limit of {MAX_VALUE_BYTES}."),
+        )
+    };
+    if let Ok(s) = v8::Local::<v8::String>::try_from(raw) {
+        // UTF-8 has at least one byte per UTF-16 unit.
+        if s.length() > MAX_VALUE_BYTES {
+            return Err(too_large(s.utf8_length(scope)));
+        }
+        return Ok(s.to_rust_string_lossy(scope).into_bytes());
+    }
+    v8_util::with_bytes(raw, |bytes| {
+        if bytes.len() > MAX_VALUE_BYTES {
+            Err(too_large(bytes.len()))
+        } else {
+            Ok(bytes.to_vec())
+        }
+    })
+    .unwrap_or_else(|| {
+        Err(KvError::invalid(
+            400,
+            "KV put() accepts only strings, ArrayBuffers, ArrayBufferViews, and ReadableStreams as values.",
+        ))
+    })
 }
 
 /// `(binding, key) -> Promise<undefined>`.

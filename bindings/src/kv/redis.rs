@@ -8,9 +8,14 @@
 //! expires; `islet:kv:{<len>:<ns>}:i` is a sorted set of the keys (all
 //! score 0, so it sorts by bytes) that listings page through with
 //! `ZRANGEBYLEX`. A key whose hash Redis already expired is dropped from
-//! the set when a listing meets it. Puts and deletes change both in one
-//! `MULTI`. Expirations are also checked on read against the backend's
-//! clock, so a clock moved forward in tests hides keys as Redis would.
+//! the set when a listing meets it. Keys that expire are also in one sorted
+//! set by expiration, `islet:kv:expiring` (members `<len>:<ns>:<key>`),
+//! which a cleanup task walks every `cleanup_interval` to drop them from
+//! their namespace's set, so sets of namespaces nobody lists do not grow.
+//! Puts and deletes change all three in one `MULTI`. Expirations are also
+//! checked on read against the backend's clock, so a clock moved forward
+//! in tests hides keys as Redis would. Redis Cluster is not supported (the
+//! cleanup script touches keys of several namespaces).
 //!
 //! The connections (a small pool of multiplexed `ConnectionManager`s that
 //! reconnect by themselves) live on a thread of their own with its own
@@ -35,6 +40,28 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Keys a listing asks Redis for at a time, beyond the page's limit.
 const LIST_SLACK: usize = 16;
+/// The sorted set of keys with an expiration, by expiration.
+const EXPIRING: &str = "islet:kv:expiring";
+/// Most expired keys one cleanup round removes.
+const CLEANUP_BATCH: usize = 1000;
+
+/// Removes up to ARGV[2] keys of KEYS[1] (the expiring set) whose
+/// expiration is at most ARGV[1] from their namespace (hash and index).
+/// Atomic, so a key written again meanwhile (with a new score) is kept.
+const CLEANUP_SCRIPT: &str = r"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, m in ipairs(due) do
+  local colon = string.find(m, ':', 1, true)
+  local len = tonumber(string.sub(m, 1, colon - 1))
+  local ns = string.sub(m, colon + 1, colon + len)
+  local key = string.sub(m, colon + len + 2)
+  local prefix = 'islet:kv:{' .. len .. ':' .. ns .. '}'
+  redis.call('DEL', prefix .. ':v:' .. key)
+  redis.call('ZREM', prefix .. ':i', key)
+  redis.call('ZREM', KEYS[1], m)
+end
+return #due
+";
 
 /// KV in Redis.
 pub struct RedisKv {
@@ -49,13 +76,20 @@ pub struct RedisKv {
 type Started = Result<(Vec<ConnectionManager>, tokio::runtime::Handle), KvError>;
 
 impl RedisKv {
-    /// Connects `pool_size` connections to `url` (`redis://[user:pass@]host:port[/db]`).
-    /// Blocks the calling thread until they are up, at most a few seconds.
-    pub fn connect(url: &str, pool_size: usize, clock: Arc<dyn KvClock>) -> Result<RedisKv, KvError> {
+    /// Connects `pool_size` connections to `url` (`redis://[user:pass@]host:port[/db]`)
+    /// and removes expired keys from the listings every `cleanup_interval`.
+    /// Blocks the calling thread until connected, at most a few seconds.
+    pub fn connect(
+        url: &str,
+        pool_size: usize,
+        cleanup_interval: Duration,
+        clock: Arc<dyn KvClock>,
+    ) -> Result<RedisKv, KvError> {
         let client = redis::Client::open(url).map_err(|e| KvError::backend(format!("invalid Redis URL: {e}")))?;
         let (started_tx, started_rx) = std::sync::mpsc::channel::<Started>();
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
         let pool_size = pool_size.max(1);
+        let cleanup_clock = clock.clone();
         let thread = std::thread::Builder::new()
             .name("islet-redis".into())
             .spawn(move || {
@@ -93,9 +127,18 @@ impl RedisKv {
                             }
                         }
                     }
+                    let cleaner = pool.first().cloned();
                     let _ = started_tx.send(Ok((pool, tokio::runtime::Handle::current())));
-                    // Serve the connections' tasks until the backend is dropped.
-                    let _ = stop_rx.await;
+                    // Serve the connections' tasks, and clean up, until the
+                    // backend is dropped.
+                    if let Some(conn) = cleaner {
+                        tokio::select! {
+                            _ = stop_rx => {}
+                            () = cleanup_loop(conn, cleanup_clock, cleanup_interval) => {}
+                        }
+                    } else {
+                        let _ = stop_rx.await;
+                    }
                 });
             })
             .map_err(|e| KvError::backend(format!("cannot start the Redis thread: {e}")))?;
@@ -145,6 +188,44 @@ impl Drop for RedisKv {
             }
         }
     }
+}
+
+/// Every `interval`, removes the keys expired by `clock` from the listings.
+async fn cleanup_loop(mut conn: ConnectionManager, clock: Arc<dyn KvClock>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval.max(Duration::from_millis(100)));
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        loop {
+            match purge_expired(&mut conn, clock.now()).await {
+                Ok(n) if n >= CLEANUP_BATCH => continue,
+                Ok(0) => {}
+                Ok(n) => tracing::debug!(removed = n, "KV cleanup removed expired keys from Redis listings"),
+                Err(e) => tracing::warn!("KV cleanup in Redis failed: {e}"),
+            }
+            break;
+        }
+    }
+}
+
+/// Removes up to [`CLEANUP_BATCH`] keys expired at `now`; returns how many.
+async fn purge_expired(conn: &mut ConnectionManager, now: u64) -> Result<usize, KvError> {
+    redis::cmd("EVAL")
+        .arg(CLEANUP_SCRIPT)
+        .arg(1)
+        .arg(EXPIRING)
+        .arg(now)
+        .arg(CLEANUP_BATCH)
+        .query_async(conn)
+        .await
+        .map_err(redis_error)
+}
+
+/// The member of [`EXPIRING`] for `key` of `namespace`.
+fn expiring_member(namespace: &str, key: &str) -> Vec<u8> {
+    let mut m = format!("{}:{namespace}:", namespace.len()).into_bytes();
+    m.extend_from_slice(key.as_bytes());
+    m
 }
 
 fn namespace_prefix(namespace: &str) -> String {
@@ -200,6 +281,7 @@ impl KvBackend for RedisKv {
     fn put(&self, namespace: &str, key: &str, value: KvValue) -> KvFuture<()> {
         let vkey = value_key(namespace, key);
         let ikey = index_key(namespace);
+        let member = expiring_member(namespace, key);
         let name = key.to_string();
         self.run(move |mut conn, clock| async move {
             let mut pipe = redis::pipe();
@@ -216,6 +298,9 @@ impl KvBackend for RedisKv {
                 // clock outside tests.
                 let ttl = at.saturating_sub(clock.now()).max(1);
                 pipe.cmd("EXPIRE").arg(&vkey).arg(ttl).ignore();
+                pipe.cmd("ZADD").arg(EXPIRING).arg(at).arg(&member).ignore();
+            } else {
+                pipe.cmd("ZREM").arg(EXPIRING).arg(&member).ignore();
             }
             pipe.cmd("ZADD").arg(&ikey).arg(0).arg(name.as_str()).ignore();
             pipe.query_async::<()>(&mut conn).await.map_err(redis_error)
@@ -225,6 +310,7 @@ impl KvBackend for RedisKv {
     fn delete(&self, namespace: &str, key: &str) -> KvFuture<()> {
         let vkey = value_key(namespace, key);
         let ikey = index_key(namespace);
+        let member = expiring_member(namespace, key);
         let name = key.to_string();
         self.run(move |mut conn, _| async move {
             redis::pipe()
@@ -235,6 +321,10 @@ impl KvBackend for RedisKv {
                 .cmd("ZREM")
                 .arg(&ikey)
                 .arg(name.as_str())
+                .ignore()
+                .cmd("ZREM")
+                .arg(EXPIRING)
+                .arg(&member)
                 .ignore()
                 .query_async::<()>(&mut conn)
                 .await
@@ -330,5 +420,6 @@ mod tests {
         assert_ne!(value_key("a}", "x"), value_key("a", "}x"));
         assert_eq!(index_key("cache"), "islet:kv:{5:cache}:i");
         assert_eq!(value_key("cache", "k"), b"islet:kv:{5:cache}:v:k".to_vec());
+        assert_eq!(expiring_member("cache", "a:b"), b"5:cache:a:b".to_vec());
     }
 }
