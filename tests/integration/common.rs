@@ -64,6 +64,15 @@ impl TestResponse {
     }
 }
 
+/// Edge settings for tests: the defaults, with a short shutdown grace
+/// (a test's own client connections cannot answer while the test thread
+/// waits in the server's shutdown, so a drain would wait out the grace).
+pub fn test_edge() -> server::EdgeOptions {
+    let mut edge = server::EdgeOptions::default();
+    edge.protection.shutdown_grace = std::time::Duration::from_secs(2);
+    edge
+}
+
 /// A running islet server.
 pub struct TestServer {
     handle: Option<ServerHandle>,
@@ -88,7 +97,7 @@ impl TestServer {
     /// Serves the given scripts on `workers` threads with these isolate
     /// settings (limits, cache size, idle timeout).
     pub async fn start_with(scripts: Vec<ScriptSpec>, workers: usize, isolate: IsolateOptions) -> TestServer {
-        TestServer::start_full(scripts, workers, isolate, Default::default()).await
+        TestServer::start_full(scripts, workers, isolate, test_edge()).await
     }
 
     /// Serves the given scripts with these edge settings (TLS, origin,

@@ -16,7 +16,7 @@ use crate::netkit::{get, h1_sender, h2_sender, read, read_until, tls_connect, Or
 fn with_origin(origin: &OriginServer) -> EdgeOptions {
     EdgeOptions {
         origin: Some(OriginOptions::parse(&origin.url("")).unwrap()),
-        ..EdgeOptions::default()
+        ..crate::common::test_edge()
     }
 }
 
@@ -92,7 +92,7 @@ async fn an_unreachable_origin_is_a_502() {
         1,
         EdgeOptions {
             origin: Some(OriginOptions::parse(&format!("http://127.0.0.1:{port}")).unwrap()),
-            ..EdgeOptions::default()
+            ..crate::common::test_edge()
         },
     )
     .await;
@@ -182,7 +182,7 @@ async fn http2_over_tls_by_alpn_and_h2c_by_prior_knowledge() {
                 }],
                 reload_interval: Duration::from_secs(1),
             }),
-            ..EdgeOptions::default()
+            ..crate::common::test_edge()
         },
     )
     .await;
@@ -224,6 +224,9 @@ async fn http2_over_tls_by_alpn_and_h2c_by_prior_knowledge() {
         (status, version, body.as_str()),
         (200, Version::HTTP_2, "script /clear")
     );
+    // Closing the clients lets the server's shutdown finish at once.
+    drop((h2, h1, h2c));
+    tokio::time::sleep(Duration::from_millis(50)).await;
 }
 
 #[tokio::test]
@@ -247,7 +250,7 @@ async fn scripts_see_https_urls_on_the_tls_listener() {
                 }],
                 reload_interval: Duration::from_secs(1),
             }),
-            ..EdgeOptions::default()
+            ..crate::common::test_edge()
         },
     )
     .await;
@@ -284,7 +287,7 @@ async fn sni_picks_the_certificate_and_a_changed_one_is_reloaded() {
                 ],
                 reload_interval: Duration::from_millis(50),
             }),
-            ..EdgeOptions::default()
+            ..crate::common::test_edge()
         },
     )
     .await;
@@ -332,7 +335,7 @@ async fn sni_picks_the_certificate_and_a_changed_one_is_reloaded() {
 fn protected(protection: Protection) -> EdgeOptions {
     EdgeOptions {
         protection,
-        ..EdgeOptions::default()
+        ..crate::common::test_edge()
     }
 }
 
@@ -343,7 +346,7 @@ async fn slow_clients_are_cut_off() {
         1,
         protected(Protection {
             header_read_timeout: Duration::from_millis(400),
-            ..Protection::default()
+            ..crate::common::test_edge().protection
         }),
     )
     .await;
@@ -390,7 +393,7 @@ async fn oversized_request_heads_are_refused() {
         protected(Protection {
             max_headers: 20,
             max_header_bytes: 8192,
-            ..Protection::default()
+            ..crate::common::test_edge().protection
         }),
     )
     .await;

@@ -23,7 +23,7 @@ async fn serve(source: String, fetch: FetchSettings) -> TestServer {
         1,
         EdgeOptions {
             fetch,
-            ..EdgeOptions::default()
+            ..crate::common::test_edge()
         },
     )
     .await
