@@ -55,6 +55,26 @@ fn spaced_count(scripts: usize) -> usize {
     (scripts / 2).max(10)
 }
 
+/// The hello-world script the benchmarks load.
+fn hello_script() -> Arc<ScriptVersion> {
+    Arc::new(ScriptVersion::single(
+        "hello",
+        1,
+        "export default { fetch() { return new Response('Hello World') } }".into(),
+    ))
+}
+
+/// Runs `f` on a current-thread runtime with a `LocalSet`, as a worker
+/// thread does (async ops spawn local tasks).
+fn on_local_thread<F: std::future::Future>(f: F) -> F::Output {
+    let local = tokio::task::LocalSet::new();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    local.block_on(&rt, f)
+}
+
 fn bench_isolates(n: usize) {
     islet_runtime::platform::init_v8();
     // Raw: isolate + context from the snapshot.
@@ -87,17 +107,8 @@ fn bench_isolates(n: usize) {
     report("isolate + context from snapshot", raw);
 
     // Isolate + context + a hello-world module loaded and its handler installed.
-    let script = Arc::new(ScriptVersion::single(
-        "hello",
-        1,
-        "export default { fetch() { return new Response('Hello World') } }".into(),
-    ));
-    let local = tokio::task::LocalSet::new();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    local.block_on(&rt, async {
+    let script = hello_script();
+    on_local_thread(async {
         let mut loaded = Vec::with_capacity(n);
         for _ in 0..n {
             let start = Instant::now();
@@ -182,17 +193,8 @@ async fn bench_first_requests(scripts: usize) {
 /// hello-world handler dispatched in a loop.
 fn bench_dispatch(iterations: usize) {
     islet_runtime::platform::init_v8();
-    let script = Arc::new(ScriptVersion::single(
-        "hello",
-        1,
-        "export default { fetch() { return new Response('Hello World') } }".into(),
-    ));
-    let local = tokio::task::LocalSet::new();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    local.block_on(&rt, async {
+    let script = hello_script();
+    on_local_thread(async {
         let mut iso = JsIsolate::new(script.clone(), Rc::new(Quiet), IsolateOptions::default()).expect("isolate");
         let run = |iso: &mut JsIsolate, n: usize| {
             for _ in 0..n {
@@ -231,12 +233,7 @@ fn bench_cpu_limit(runs: usize, budget_ms: u64) {
     ));
     let mut options = IsolateOptions::default();
     options.limits.cpu = Duration::from_millis(budget_ms);
-    let local = tokio::task::LocalSet::new();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    local.block_on(&rt, async {
+    on_local_thread(async {
         let mut overshoot = Vec::with_capacity(runs);
         for _ in 0..runs {
             let mut iso = JsIsolate::new(script.clone(), Rc::new(Quiet), options).expect("isolate");
