@@ -8,13 +8,23 @@
 // stays in Rust until the script reads it, then streams chunk by chunk.
 // An AbortSignal cancels the request and the reading of its body.
 
-const { PromiseReject, PromisePrototypeThen, PromiseWithResolvers, TypeError } = primordials;
+const {
+  PromiseReject, PromisePrototypeThen, PromiseWithResolvers, TypeError, WeakMap, WeakMapPrototypeDelete,
+  WeakMapPrototypeGet, WeakMapPrototypeSet,
+} = primordials;
 
 // Runtime pieces from earlier files, captured once.
 const {
   Request, Response, requestInner, responseHeaders, responseSetUrl, headersFlat, headersSetGuard,
   headersAppendTrusted, abortSignalAddAlgorithm, abortSignalRemoveAlgorithm, pumpStream, ReadableStream,
+  isReadableStreamLocked, isReadableStreamDisturbed,
 } = internals;
+
+// Response bodies nobody has read yet, by stream: { rid, handOff }. A
+// script that returns a fetched response as it came (or `new Response(
+// res.body, res)`) lets the edge stream the body straight from the
+// upstream connection, without a round trip through JS per chunk.
+const unreadBodies = new WeakMap();
 
 const REDIRECT_MODES = { follow: 0, error: 1, manual: 2 };
 
@@ -167,6 +177,7 @@ function fetch(input, init = undefined) {
           finish();
         },
       });
+      WeakMapPrototypeSet(unreadBodies, stream, { rid: bodyRid, handOff: finish });
     } else {
       finish();
     }
@@ -179,6 +190,16 @@ function fetch(input, init = undefined) {
     return response;
   }
 }
+
+// For js/20_worker.js: the rid of a fetched body still unread in Rust
+// (op_respond takes it whole), or 0; the stream must not be used after.
+internals.takeFetchBody = function takeFetchBody(stream) {
+  const entry = WeakMapPrototypeGet(unreadBodies, stream);
+  if (entry === undefined || isReadableStreamLocked(stream) || isReadableStreamDisturbed(stream)) return 0;
+  WeakMapPrototypeDelete(unreadBodies, stream);
+  entry.handOff();
+  return entry.rid;
+};
 
 internals.fetch = fetch;
 internals.defineGlobals({ fetch });

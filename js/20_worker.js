@@ -16,7 +16,7 @@ const {
 
 // Runtime pieces from earlier files, captured once (a lookup on the large
 // `internals` object would cost more on every request).
-const { newIncomingRequest, requestInner, Response, responseInner, headersFlat, headersList, responseHeaders, pumpStream, reportError, inspect, URL, Event, DOMException, Request } = internals;
+const { newIncomingRequest, requestInner, Response, responseInner, headersFlat, headersList, responseHeaders, pumpStream, reportError, inspect, URL, Event, DOMException, Request, takeFetchBody } = internals;
 
 // Service-worker listeners by type.
 const listeners = { fetch: [], scheduled: [] };
@@ -175,11 +175,17 @@ function respond(rid, ctx, response) {
   if (value !== null) {
     sendHead(rid, response.status, value, responseHeaders(response));
   } else {
-    const pair = ops.op_body_stream_open();
-    sendHead(rid, response.status, pair[1], responseHeaders(response));
-    pump = PromisePrototypeThen(pumpStream(inner.stream(), pair[0]), undefined, (err) => {
-      reportError(err);
-    });
+    // A fetched body still unread goes from upstream to the client in Rust.
+    const upstream = takeFetchBody(inner.stream());
+    if (upstream !== 0) {
+      sendHead(rid, response.status, upstream, responseHeaders(response));
+    } else {
+      const pair = ops.op_body_stream_open();
+      sendHead(rid, response.status, pair[1], responseHeaders(response));
+      pump = PromisePrototypeThen(pumpStream(inner.stream(), pair[0]), undefined, (err) => {
+        reportError(err);
+      });
+    }
   }
   inner.used = true;
   finish(rid, ctx, pump);

@@ -203,9 +203,14 @@ fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv
         ResponseBody::Full(string_bytes(scope, text))
     } else if body_arg.is_number() {
         let reader = v8_util::arg_u32(&args, 2).unwrap_or(0);
-        match host::state(scope).resources.take::<ResponseStreamReceiver>(reader) {
+        let resources = &mut host::state(scope).resources;
+        match resources.take::<ResponseStreamReceiver>(reader) {
             Ok(r) => ResponseBody::Stream(r.0),
-            Err(e) => return throw(scope, e),
+            // A fetch() response body handed on whole (js/17_fetch.js).
+            Err(e) => match crate::fetch::take_upstream_body(resources, reader) {
+                Some(body) => ResponseBody::Upstream(body),
+                None => return throw(scope, e),
+            },
         }
     } else {
         match v8_util::with_bytes(body_arg, Bytes::copy_from_slice) {

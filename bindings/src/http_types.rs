@@ -32,6 +32,9 @@ pub enum ResponseBody {
     Full(Bytes),
     /// Chunks written by the JS pump; the channel's bound is the backpressure.
     Stream(tokio::sync::mpsc::Receiver<BodyChunk>),
+    /// A `fetch()` response body the script returned untouched: streamed
+    /// from the upstream connection to the client without entering JS.
+    Upstream(hyper::body::Incoming),
     /// No response: the script failed after `ctx.passThroughOnException()`,
     /// and the edge sends the request to the origin instead (a 500 when
     /// none is configured).

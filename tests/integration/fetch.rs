@@ -408,3 +408,32 @@ async fn fetch_rejects_bad_input_as_type_errors() {
     .await;
     assert_eq!(srv.get("/").await.json(), serde_json::json!(["TypeError", "TypeError"]));
 }
+
+#[tokio::test]
+async fn a_returned_fetch_response_keeps_status_headers_and_body() {
+    let origin = OriginServer::start();
+    let base = origin.url("");
+    let srv = serve(
+        format!(
+            r#"export default {{ async fetch(request) {{
+                const path = new URL(request.url).pathname;
+                const res = await fetch("{base}/status/" + (path === "/wrapped" ? "201" : "202"));
+                if (path === "/as-is") return res;
+                if (path === "/read") return new Response((await res.text()).toUpperCase(), res);
+                const wrapped = new Response(res.body, res);
+                wrapped.headers.set("x-added", "1");
+                return wrapped;
+            }} }}"#
+        ),
+        loopback_allowed(),
+    )
+    .await;
+    let res = srv.get("/as-is").await;
+    assert_eq!((res.status, res.text().as_str()), (202, "status 202"));
+    assert_eq!(res.header("x-origin-status").as_deref(), Some("202"));
+    let res = srv.get("/wrapped").await;
+    assert_eq!((res.status, res.text().as_str()), (201, "status 201"));
+    assert_eq!(res.header("x-added").as_deref(), Some("1"));
+    let res = srv.get("/read").await;
+    assert_eq!((res.status, res.text().as_str()), (202, "STATUS 202"));
+}

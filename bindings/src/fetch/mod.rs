@@ -186,6 +186,21 @@ struct FetchResponseBody {
     timeout: Duration,
 }
 
+/// Takes a fetched response body nobody has started to read out of the
+/// table, so that the edge streams it to the client directly (`op_respond`
+/// with the body's rid). `None` when the rid is not such a body or a read
+/// is in progress.
+pub(crate) fn take_upstream_body(resources: &mut crate::resources::ResourceTable, rid: u32) -> Option<Incoming> {
+    let body = resources
+        .get_mut::<FetchResponseBody>(rid)
+        .ok()?
+        .body
+        .borrow_mut()
+        .take()?;
+    resources.close(rid);
+    Some(body)
+}
+
 /// Response bodies handed to JS in this isolate, each with the request
 /// that fetched it: a body nobody read (or cancelled) is closed once its
 /// request is over, which frees its connection. Kept in an isolate slot.
@@ -398,6 +413,15 @@ fn is_dropped_request_header(name: &HeaderName) -> bool {
     )
 }
 
+/// Connection-level headers of a response, which belong to the upstream
+/// connection and not to the Response a script sees.
+fn is_hop_by_hop_response_header(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection" | "keep-alive" | "proxy-connection" | "transfer-encoding" | "te" | "trailer" | "upgrade"
+    )
+}
+
 fn read_headers(scope: &mut v8::PinScope, list: v8::Local<v8::Array>) -> HeaderMap {
     let len = list.length();
     let mut headers = HeaderMap::with_capacity(len as usize / 2);
@@ -490,6 +514,9 @@ fn to_js<'s>(
         .unwrap_or_default();
     let mut flat: Vec<v8::Local<v8::Value>> = Vec::with_capacity(parts.headers.len() * 2);
     for (name, value) in &parts.headers {
+        if is_hop_by_hop_response_header(name) {
+            continue;
+        }
         flat.push(v8_util::new_string(scope, name.as_str()).into());
         flat.push(v8_util::new_string(scope, &latin1_string(value)).into());
     }

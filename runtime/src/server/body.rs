@@ -35,6 +35,7 @@ impl From<ResponseBody> for EdgeBody {
             ResponseBody::Empty => EdgeBody::Empty,
             ResponseBody::Full(bytes) => EdgeBody::Full(Some(bytes)),
             ResponseBody::Stream(rx) => EdgeBody::Stream(rx),
+            ResponseBody::Upstream(body) => EdgeBody::Upstream(body),
             // The edge answers a pass-through before it builds a body.
             ResponseBody::PassThrough(_) => EdgeBody::Empty,
         }
