@@ -88,7 +88,9 @@ class InnerBody {
   used = false;
   contentType = null; // the Content-Type the body implies, from extract()
 
-  static none() { return new InnerBody(); }
+  // The null body: one frozen instance, as it never changes (consuming it
+  // yields nothing and, as the standard says, leaves bodyUsed false).
+  static none() { return NULL_BODY; }
 
   static fromRid(rid) {
     const b = new InnerBody();
@@ -189,6 +191,7 @@ class InnerBody {
 
   // -> Promise<Uint8Array>
   bytes() {
+    if (this.kind === NONE) return PromiseResolve(new Uint8Array(0));
     const unusable = this.#checkUsable();
     if (unusable) return unusable;
     this.used = true;
@@ -240,6 +243,8 @@ class InnerBody {
     }
   }
 }
+
+const NULL_BODY = ObjectFreeze(new InnerBody());
 
 // Writes `stream` chunk by chunk into a Rust response channel.
 async function pumpStream(stream, writerRid) {

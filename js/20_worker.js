@@ -187,7 +187,7 @@ function respond(rid, ctx, response) {
       });
     }
   }
-  inner.used = true;
+  if (!inner.isNone()) inner.used = true;
   finish(rid, ctx, pump);
 }
 
