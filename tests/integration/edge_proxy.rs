@@ -386,6 +386,30 @@ async fn slow_clients_are_cut_off() {
 }
 
 #[tokio::test]
+async fn idle_keep_alive_connections_are_closed() {
+    let srv = TestServer::start_edge(
+        vec![ScriptSpec::new("api", API_SCRIPT, &["*/*"])],
+        1,
+        protected(Protection {
+            header_read_timeout: Duration::from_millis(400),
+            ..crate::common::test_edge().protection
+        }),
+    )
+    .await;
+    let mut conn = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
+    conn.write_all(b"GET /first HTTP/1.1\r\nHost: example.com\r\n\r\n").await.unwrap();
+    let head = read_until(&mut conn, b"script /first").await;
+    assert!(String::from_utf8_lossy(&head).contains("200 OK"));
+    // Then nothing: the connection is closed once the next head is overdue.
+    let mut buf = [0u8; 64];
+    let n = tokio::time::timeout(Duration::from_secs(5), conn.read(&mut buf))
+        .await
+        .expect("idle keep-alive connection closed in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0);
+}
+
+#[tokio::test]
 async fn oversized_request_heads_are_refused() {
     let srv = TestServer::start_edge(
         vec![ScriptSpec::new("api", API_SCRIPT, &["*/*"])],
