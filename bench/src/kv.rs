@@ -3,7 +3,8 @@
 //! script that calls `env.KV.get` or `env.KV.put` once per request; a
 //! client with `--connections` keep-alive connections drives it for
 //! `--seconds` per row. A row without KV (the same script answering
-//! without touching it) gives the baseline.
+//! without touching it) gives the baseline; two more rows call the KV
+//! store directly (no HTTP, no JS) from as many tasks.
 //!
 //! Redis: `--redis URL` uses that server; otherwise the benchmark starts a
 //! `redis-server` of its own on a free port (skipped when none is installed).
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
+use islet_bindings::kv::{KvStore, PutOptions};
 use islet_runtime::config::Config;
 use islet_runtime::router::Route;
 use islet_runtime::script::ScriptVersion;
@@ -145,6 +147,25 @@ async fn bench_backend(name: &str, data: &std::path::Path, redis: Option<String>
     row(name, "get (hits)", &get);
     let miss = drive(addr, options, move |i| format!("/get?k=absent{}", i % keys)).await;
     row(name, "get (misses)", &miss);
+    // The backend alone, without HTTP or JS: what the store itself sustains.
+    let value = vec![b'v'; options.value_bytes];
+    let put = direct(&node.kv, options, move |kv, i| {
+        let value = value.clone();
+        async move {
+            kv.put("bench", &format!("key{}", i % keys), value, PutOptions::default())
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    row(name, "store put (no JS)", &put);
+    let get = direct(&node.kv, options, move |kv, i| async move {
+        kv.get("bench", &format!("key{}", i % keys))
+            .await
+            .is_ok_and(|v| v.is_some())
+    })
+    .await;
+    row(name, "store get (no JS)", &get);
     node.shutdown();
 }
 
@@ -235,6 +256,48 @@ async fn drive(
         requests: latencies.len() as u64,
         errors: errors.load(Ordering::Relaxed),
         elapsed,
+        latencies,
+    }
+}
+
+/// Runs `op` from `connections` concurrent tasks for `seconds` against
+/// the KV store directly.
+async fn direct<F, Fut>(kv: &Arc<KvStore>, options: &Options, op: F) -> Outcome
+where
+    F: Fn(Arc<KvStore>, u64) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let op = Arc::new(op);
+    let next = Arc::new(AtomicU64::new(0));
+    let errors = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..options.connections {
+        let (op, kv, next, errors, stop) = (op.clone(), kv.clone(), next.clone(), errors.clone(), stop.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let at = Instant::now();
+                if !op(kv.clone(), i).await {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+                latencies.push(at.elapsed());
+            }
+            latencies
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(options.seconds)).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
+    for t in tasks {
+        latencies.extend(t.await.unwrap_or_default());
+    }
+    Outcome {
+        requests: latencies.len() as u64,
+        errors: errors.load(Ordering::Relaxed),
+        elapsed: started.elapsed(),
         latencies,
     }
 }
