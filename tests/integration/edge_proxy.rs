@@ -397,7 +397,9 @@ async fn idle_keep_alive_connections_are_closed() {
     )
     .await;
     let mut conn = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
-    conn.write_all(b"GET /first HTTP/1.1\r\nHost: example.com\r\n\r\n").await.unwrap();
+    conn.write_all(b"GET /first HTTP/1.1\r\nHost: example.com\r\n\r\n")
+        .await
+        .unwrap();
     let head = read_until(&mut conn, b"script /first").await;
     assert!(String::from_utf8_lossy(&head).contains("200 OK"));
     // Then nothing: the connection is closed once the next head is overdue.

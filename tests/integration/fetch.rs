@@ -437,3 +437,44 @@ async fn a_returned_fetch_response_keeps_status_headers_and_body() {
     let res = srv.get("/read").await;
     assert_eq!((res.status, res.text().as_str()), (202, "STATUS 202"));
 }
+
+#[tokio::test]
+async fn the_connect_timeout_applies() {
+    // A listener that never accepts, with its backlog full: further SYNs
+    // are dropped, so connecting hangs (on loopback, no packet leaves).
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    let mut hangs = false;
+    for _ in 0..1024 {
+        match std::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(s) => held.push(s),
+            Err(e) => {
+                hangs = e.kind() == std::io::ErrorKind::TimedOut || e.kind() == std::io::ErrorKind::WouldBlock;
+                break;
+            }
+        }
+    }
+    if !hangs {
+        eprintln!("this kernel refuses connections to a full backlog instead of dropping them: nothing to time out");
+        return;
+    }
+    let srv = serve(
+        format!(
+            r#"export default {{ async fetch() {{
+                try {{ await fetch("http://{addr}/"); return new Response("connected"); }}
+                catch (e) {{ return new Response(e.name + ": " + e.message); }}
+            }} }}"#
+        ),
+        FetchSettings {
+            connect_timeout: Duration::from_millis(300),
+            ..loopback_allowed()
+        },
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let text = srv.get("/").await.text();
+    assert!(text.starts_with("TypeError") && text.contains("timed out"), "{text}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    drop((held, listener));
+}
