@@ -25,6 +25,7 @@ class Response {
   #body;
   #type = "default";
   #url = "";
+  #redirected = false;
 
   constructor(body = null, init = undefined) {
     init = init === undefined || init === null ? EMPTY_INIT : init;
@@ -90,11 +91,15 @@ class Response {
 
   static _inner(r) { return r.#body; }
   static _headers(r) { return r.#headers; }
-  static _setUrl(r, url) { r.#url = url; }
+  // For fetch(): the final URL, and whether redirects led there.
+  static _setUrl(r, url, redirected = false) {
+    r.#url = url;
+    r.#redirected = redirected;
+  }
 
   get type() { return this.#type; }
   get url() { return this.#url; }
-  get redirected() { return false; }
+  get redirected() { return this.#redirected; }
   get status() { return this.#status; }
   get ok() { return this.#status >= 200 && this.#status <= 299; }
   get statusText() { return this.#statusText; }
@@ -108,6 +113,7 @@ class Response {
     res.#status = this.#status;
     res.#type = this.#type;
     res.#url = this.#url;
+    res.#redirected = this.#redirected;
     res.#body = this.#body.clone();
     return res;
   }

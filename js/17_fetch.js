@@ -186,7 +186,7 @@ function fetch(input, init = undefined) {
     const flat = head[2];
     for (let i = 0; i + 1 < flat.length; i += 2) headersAppendTrusted(headers, flat[i], flat[i + 1]);
     headersSetGuard(headers, "immutable");
-    responseSetUrl(response, head[4]);
+    responseSetUrl(response, head[4], head[5]);
     return response;
   }
 }

@@ -185,7 +185,7 @@ async fn redirects_follow_manual_and_error() {
                     const res = await fetch("{base}/redirect?status=" + status + "&to=/echo", {{ method: "POST", body: "b", redirect: mode }});
                     const text = await res.text();
                     const method = res.status === 200 ? JSON.parse(text).method + " " + JSON.parse(text).body : "";
-                    return Response.json({{ status: res.status, url: res.url, location: res.headers.get("location"), method }});
+                    return Response.json({{ status: res.status, url: res.url, redirected: res.redirected, location: res.headers.get("location"), method }});
                 }} catch (e) {{
                     return Response.json({{ error: e.name + ": " + e.message }});
                 }}
@@ -198,10 +198,12 @@ async fn redirects_follow_manual_and_error() {
     assert_eq!(v["status"], 200, "{v}");
     assert_eq!(v["url"], format!("{base}/echo"));
     assert_eq!(v["method"], "GET ", "302 after POST becomes GET without body");
+    assert_eq!(v["redirected"], true);
     let v = srv.get("/?mode=follow&status=307").await.json();
     assert_eq!(v["method"], "POST b", "307 keeps the method and the body");
     let v = srv.get("/?mode=manual&status=301").await.json();
     assert_eq!(v["status"], 301);
+    assert_eq!(v["redirected"], false);
     assert_eq!(v["location"], "/echo");
     let v = srv.get("/?mode=error&status=302").await.json();
     let error = v["error"].as_str().unwrap();
