@@ -873,3 +873,183 @@ fn an_unreachable_redis_stops_the_start() {
     let err = islet_runtime::serve::start(&config).err().expect("no node").to_string();
     assert!(err.contains("redis://"), "{err}");
 }
+
+/// Environment variable that turns [`kv_crash_child_node`] into a node.
+const KV_CRASH_CHILD_DIR: &str = "ISLET_TEST_KV_CRASH_CHILD_DIR";
+
+/// Not a test of its own: the body of the process that
+/// `embedded_acknowledged_puts_survive_kill_9` starts (this test binary,
+/// run again with `KV_CRASH_CHILD_DIR` set) and kills with SIGKILL.
+/// Without the variable it returns at once.
+#[test]
+fn kv_crash_child_node() {
+    let Ok(dir) = std::env::var(KV_CRASH_CHILD_DIR) else {
+        return;
+    };
+    let dir = std::path::Path::new(&dir);
+    let node = islet_runtime::serve::start(&node_config(dir)).expect("child node starts");
+    let tmp = dir.join("addrs.tmp");
+    std::fs::write(&tmp, format!("{} {}", node.admin_addr, node.edge_addr)).unwrap();
+    std::fs::rename(&tmp, dir.join("addrs")).unwrap();
+    node.wait();
+}
+
+/// Kills the child node if the test stops before it does.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts this test binary as a node over `dir`: the process, the admin
+/// and the edge addresses.
+async fn start_kv_child(dir: &std::path::Path) -> (Child, std::net::SocketAddr, std::net::SocketAddr) {
+    let addrs = dir.join("addrs");
+    let _ = std::fs::remove_file(&addrs);
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "kv::kv_crash_child_node",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
+        .env(KV_CRASH_CHILD_DIR, dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut child = Child(child);
+    let started = std::time::Instant::now();
+    while !addrs.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the child node did not start"
+        );
+        assert!(child.0.try_wait().unwrap().is_none(), "the child node exited");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let text = std::fs::read_to_string(&addrs).unwrap();
+    let (admin, edge) = text.split_once(' ').unwrap();
+    (child, admin.parse().unwrap(), edge.parse().unwrap())
+}
+
+/// Every put a script saw resolve is on disk: writers put keys as fast as
+/// they are acknowledged, the node is killed with SIGKILL mid-stream, and
+/// after a restart every acknowledged key is there with its value.
+#[tokio::test]
+async fn embedded_acknowledged_puts_survive_kill_9() {
+    const WRITERS: usize = 4;
+    let dir = TempDir::new("kv-crash");
+    let mut acked = [0u64; WRITERS];
+    for round in 0..2u64 {
+        let (mut child, admin, edge) = start_kv_child(&dir.path).await;
+        if round == 0 {
+            let metadata = json!({
+                "main": "index.js",
+                "bindings": { "kv_namespaces": { "KV": "crash" } },
+                "routes": ["example.com/*"],
+                "limits": { "cpu_ms": 60_000 },
+            })
+            .to_string();
+            let source = fixture("kv_worker.js");
+            let (content_type, body) = multipart(&[
+                (
+                    "index.js",
+                    Some("index.js"),
+                    "application/javascript+module",
+                    source.as_bytes(),
+                ),
+                ("metadata", None, "application/json", metadata.as_bytes()),
+            ]);
+            let auth = format!("Bearer {}", crate::common::ADMIN_TOKEN);
+            let headers = [
+                ("authorization", auth.as_str()),
+                ("content-type", content_type.as_str()),
+            ];
+            let res = send(admin, "PUT", "localhost", "/v1/scripts/kvw", &headers, body).await;
+            assert_eq!(res.status, 201, "{}", res.text());
+        }
+        // What survived the previous kill: every acknowledged key, in order.
+        for (w, &count) in acked.iter().enumerate() {
+            let res = send(
+                edge,
+                "GET",
+                "example.com",
+                &format!("/list-all?prefix=w{w}/"),
+                &[],
+                Vec::new(),
+            )
+            .await;
+            let names = res.json()["names"].as_array().unwrap().len() as u64;
+            assert!(names >= count, "writer {w}: {names} keys on disk, {count} acknowledged");
+            if count > 0 {
+                let last = format!("/get?key=w{w}/{:06}", count - 1);
+                let res = send(edge, "GET", "example.com", &last, &[], Vec::new()).await;
+                assert_eq!(res.json()["value"], format!("value {}", count - 1));
+            }
+        }
+        let (acked_tx, mut acked_rx) = tokio::sync::mpsc::unbounded_channel::<(usize, u64)>();
+        let mut writers = Vec::new();
+        for (w, &start) in acked.iter().enumerate() {
+            let acked_tx = acked_tx.clone();
+            writers.push(tokio::spawn(async move {
+                for n in start.. {
+                    let path = format!("/put?key=w{w}/{n:06}");
+                    let body = format!("value {n}").into_bytes();
+                    match crate::common::try_send(edge, "POST", "example.com", &path, &[], body).await {
+                        Ok(res) if res.status == 200 => {
+                            let _ = acked_tx.send((w, n + 1));
+                        }
+                        _ => return,
+                    }
+                }
+            }));
+        }
+        drop(acked_tx);
+        for _ in 0..200 {
+            let (w, count) = acked_rx.recv().await.expect("puts are acknowledged");
+            acked[w] = acked[w].max(count);
+        }
+        child.0.kill().unwrap();
+        child.0.wait().unwrap();
+        while let Ok((w, count)) = acked_rx.try_recv() {
+            acked[w] = acked[w].max(count);
+        }
+        for w in writers {
+            let _ = w.await;
+        }
+        while let Ok((w, count)) = acked_rx.try_recv() {
+            acked[w] = acked[w].max(count);
+        }
+    }
+    let (_child, _, edge) = start_kv_child(&dir.path).await;
+    for (w, &count) in acked.iter().enumerate() {
+        let res = send(
+            edge,
+            "GET",
+            "example.com",
+            &format!("/list-all?prefix=w{w}/"),
+            &[],
+            Vec::new(),
+        )
+        .await;
+        let names: Vec<String> = res.json()["names"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect();
+        assert!(
+            names.len() as u64 >= count,
+            "writer {w}: {} on disk, {count} acknowledged",
+            names.len()
+        );
+        for (n, name) in names.iter().enumerate().take(count as usize) {
+            assert_eq!(name, &format!("w{w}/{n:06}"), "no acknowledged key is missing");
+        }
+    }
+}
