@@ -229,11 +229,18 @@ async fn drive(
                 let at = Instant::now();
                 match sender.send_request(req).await {
                     Ok(res) => {
-                        let ok = res.status().is_success();
-                        let _ = res.into_body().collect().await;
+                        let status = res.status();
+                        let body = res
+                            .into_body()
+                            .collect()
+                            .await
+                            .map(|b| b.to_bytes())
+                            .unwrap_or_default();
                         latencies.push(at.elapsed());
-                        if !ok {
-                            errors.fetch_add(1, Ordering::Relaxed);
+                        if !status.is_success() {
+                            if errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                                eprintln!("first error: {status} {}", String::from_utf8_lossy(&body));
+                            }
                         }
                     }
                     Err(_) => {
