@@ -237,10 +237,8 @@ async fn drive(
                             .map(|b| b.to_bytes())
                             .unwrap_or_default();
                         latencies.push(at.elapsed());
-                        if !status.is_success() {
-                            if errors.fetch_add(1, Ordering::Relaxed) == 0 {
-                                eprintln!("first error: {status} {}", String::from_utf8_lossy(&body));
-                            }
+                        if !status.is_success() && errors.fetch_add(1, Ordering::Relaxed) == 0 {
+                            eprintln!("first error: {status} {}", String::from_utf8_lossy(&body));
                         }
                     }
                     Err(_) => {
