@@ -262,6 +262,11 @@ pub fn node_config(dir: &std::path::Path) -> islet_runtime::config::Config {
             token: Some(ADMIN_TOKEN.to_string()),
             ..defaults.admin.clone()
         },
+        // As in test_edge(): a drain cannot wait for the test's own clients.
+        edge: islet_runtime::config::EdgeSection {
+            shutdown_grace_ms: 2000,
+            ..defaults.edge.clone()
+        },
         ..defaults
     }
 }
