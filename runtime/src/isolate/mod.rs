@@ -64,6 +64,9 @@ enum Budget {
     Startup,
 }
 
+/// Source of `Core::id`.
+static NEXT_ISOLATE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Shared with V8's near-heap-limit callback.
 struct HeapGuard {
     handle: v8::IsolateHandle,
@@ -144,6 +147,7 @@ impl SpareIsolate {
                 completions,
                 isolate,
                 handle,
+                id: NEXT_ISOLATE_ID.fetch_add(1, Ordering::Relaxed),
                 heap_bytes,
                 limits: Limits::default(),
                 failed: None,
@@ -166,6 +170,8 @@ struct Core {
     completions: Rc<CompletionQueue>,
     isolate: v8::OwnedIsolate,
     handle: v8::IsolateHandle,
+    /// Unique per isolate in this process (addresses get reused).
+    id: u64,
     heap_bytes: usize,
     limits: Limits,
     /// Set once a limit stopped JS in this isolate: it never runs again.
@@ -361,7 +367,7 @@ impl Core {
         let start = watchdog::thread_cpu_now();
         WATCHDOG.with(|w| {
             if let Some(w) = w {
-                w.arm(start.saturating_add(allowed_ns), &self.handle);
+                w.arm(start.saturating_add(allowed_ns), self.id, &self.handle);
             }
         });
         let result = {

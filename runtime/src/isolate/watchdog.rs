@@ -38,7 +38,11 @@ struct Armed {
     deadline: u64,
     /// Bumped on every arm, so a late decision cannot hit a later entry.
     generation: u64,
+    /// The isolate to stop, kept between entries (a stale handle of a
+    /// disposed isolate is harmless: terminating it does nothing).
     handle: Option<v8::IsolateHandle>,
+    /// Identifies the isolate `handle` belongs to.
+    handle_key: u64,
     fired: bool,
 }
 
@@ -86,13 +90,16 @@ impl Watchdog {
         })
     }
 
-    /// Arms the watchdog: terminate `isolate` when this thread's CPU clock
-    /// reaches `deadline_ns`.
-    pub fn arm(&self, deadline_ns: u64, isolate: &v8::IsolateHandle) {
+    /// Arms the watchdog: terminate `isolate` (identified by `key`) when
+    /// this thread's CPU clock reaches `deadline_ns`.
+    pub fn arm(&self, deadline_ns: u64, key: u64, isolate: &v8::IsolateHandle) {
         if let Ok(mut a) = self.shared.armed.lock() {
             a.deadline = deadline_ns.max(1);
             a.generation = a.generation.wrapping_add(1);
-            a.handle = Some(isolate.clone());
+            if a.handle_key != key || a.handle.is_none() {
+                a.handle = Some(isolate.clone());
+                a.handle_key = key;
+            }
             a.fired = false;
         }
         if deadline_ns < self.shared.waiting_until.load(Ordering::Acquire) {
@@ -106,7 +113,6 @@ impl Watchdog {
         match self.shared.armed.lock() {
             Ok(mut a) => {
                 a.deadline = 0;
-                a.handle = None;
                 std::mem::take(&mut a.fired)
             }
             Err(_) => false,
