@@ -58,7 +58,8 @@ for port in "$ORIGIN_PORT" "$ISLET_PORT" "$ADMIN_PORT"; do
   fi
 done
 taskset -c "$OTHER_CPU" "$ORIGIN_BIN" "127.0.0.1:$ORIGIN_PORT" 2>"$OUT_DIR/origin.log" &
-PIDS+=($!)
+ORIGIN_PID=$!
+PIDS+=("$ORIGIN_PID")
 wait_port "$ORIGIN_PORT"
 
 cat >"$OUT_DIR/islet.toml" <<TOML
@@ -73,7 +74,8 @@ allow = ["127.0.0.0/8"]
 TOML
 export ISLET_ADMIN_TOKEN="bench-token-0123456789abcdef0123"
 ISLET_LOG=warn taskset -c "$ISLET_CPU" "$ISLET_BIN" serve --config "$OUT_DIR/islet.toml" >"$OUT_DIR/islet.log" 2>&1 &
-PIDS+=($!)
+ISLET_PID=$!
+PIDS+=("$ISLET_PID")
 wait_port "$ISLET_PORT"
 wait_port "$ADMIN_PORT"
 
@@ -88,17 +90,28 @@ JS
 "$ISLET_BIN" deploy "$OUT_DIR/forward.js" --name forward --route 'script.bench/*' \
   --admin "http://127.0.0.1:$ADMIN_PORT" >/dev/null
 
+# CPU time (user + system, clock ticks) a process has used so far.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK_US=$((1000000 / $(getconf CLK_TCK)))
+
+# CPU per request is the figure that survives a busy machine: wall-clock
+# throughput moves with whatever else runs, the CPU a request costs less so.
 run() {
   local name="$1"; shift
   taskset -c "$OTHER_CPU" wrk -t1 -c"$WRK_CONNS" -d2s "$@" >/dev/null 2>&1 || true
-  local out
+  local out i0 o0 i1 o1
+  i0="$(cpu_ticks "$ISLET_PID")"; o0="$(cpu_ticks "$ORIGIN_PID")"
   out="$(taskset -c "$OTHER_CPU" wrk -t1 -c"$WRK_CONNS" -d"$WRK_DURATION" --latency "$@")"
-  local rps lat p50 p99
+  i1="$(cpu_ticks "$ISLET_PID")"; o1="$(cpu_ticks "$ORIGIN_PID")"
+  local rps lat p50 p99 total
   rps="$(awk '/Requests\/sec/ {print $2}' <<<"$out")"
   lat="$(awk '/^ +Latency/ {print $2; exit}' <<<"$out")"
   p50="$(awk '/^ +50%/ {print $2}' <<<"$out")"
   p99="$(awk '/^ +99%/ {print $2}' <<<"$out")"
-  printf '%-34s %10s req/s   avg %-9s p50 %-9s p99 %s\n' "$name" "$rps" "$lat" "$p50" "$p99"
+  total="$(awk '/requests in/ {print $1}' <<<"$out")"
+  printf '%-30s %9s req/s  avg %-8s p50 %-8s p99 %-8s CPU/req: islet %5s us, origin %5s us\n' \
+    "$name" "$rps" "$lat" "$p50" "$p99" \
+    "$(( (i1 - i0) * TICK_US / (total > 0 ? total : 1) ))" "$(( (o1 - o0) * TICK_US / (total > 0 ? total : 1) ))"
 }
 
 echo "proxy overhead, wrk -t1 -c$WRK_CONNS -d$WRK_DURATION, islet --workers 1"
