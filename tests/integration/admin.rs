@@ -408,10 +408,17 @@ async fn a_syntax_error_is_rejected_with_its_location_and_the_old_version_keeps_
     // A top level that never ends is stopped by the startup CPU budget
     // and rejected, instead of hanging the admin API.
     let res = node
-        .upload("app", "while (true) {}\nexport default { fetch() { return new Response('x') } };\n")
+        .upload(
+            "app",
+            "while (true) {}\nexport default { fetch() { return new Response('x') } };\n",
+        )
         .await;
     assert_eq!(res.status, 400, "{}", res.text());
-    assert!(res.json()["error"].as_str().unwrap().contains("CPU time limit"), "{}", res.text());
+    assert!(
+        res.json()["error"].as_str().unwrap().contains("CPU time limit"),
+        "{}",
+        res.text()
+    );
 
     // Nothing changed: still one version, still serving it.
     assert_eq!(node.edge_get("example.com", "/").await.text(), "still v1");
