@@ -256,3 +256,30 @@ export default {
         "new requests get the new version"
     );
 }
+
+#[tokio::test]
+async fn an_isolate_stopped_with_async_work_pending_leaves_the_thread_idle() {
+    // Timers and pending ops of a stopped isolate must not keep its event
+    // loop busy: the thread goes on serving, and quickly.
+    const SCRIPT: &str = r#"
+let n = 0;
+export default {
+  async fetch(request) {
+    if (new URL(request.url).pathname === "/spin") {
+      for (let i = 0; i < 100; i++) setTimeout(() => {}, 1);
+      const pending = new Promise((r) => setTimeout(r, 5));
+      while (true) {}
+    }
+    return new Response(String(++n));
+  },
+};
+"#;
+    let srv = TestServer::start_with(vec![ScriptSpec::new("s", SCRIPT, &["*/*"])], 1, options(30, 128)).await;
+    assert_eq!(srv.get("/spin").await.status, 503);
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let start = std::time::Instant::now();
+    for _ in 0..20 {
+        assert_eq!(srv.get("/").await.status, 200);
+    }
+    assert!(start.elapsed() < Duration::from_secs(5), "the worker thread is busy");
+}

@@ -37,6 +37,10 @@ pub fn spawn(isolate: &Rc<RefCell<JsIsolate>>) {
             // holding it, so the borrow cannot fail; skip a turn if it does.
             if let Ok(mut iso) = iso.try_borrow_mut() {
                 iso.run_pending();
+                if iso.failed().is_some() {
+                    // A limit stopped the isolate: nothing will run in it again.
+                    return;
+                }
             };
         }
     });

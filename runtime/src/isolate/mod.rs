@@ -286,6 +286,15 @@ impl JsIsolate {
     /// budget of the request it belongs to.
     pub fn run_pending(&mut self) {
         if self.core.failed.is_some() {
+            // A failed isolate runs no JS: drop what is queued so the event
+            // loop does not see it as ready again and again.
+            if let Some(st) = self.core.isolate.get_slot_mut::<HostState>() {
+                drop(st.take_completions());
+                drop(
+                    st.timers
+                        .take_due(Instant::now() + Duration::from_secs(365 * 24 * 3600)),
+                );
+            }
             return;
         }
         let completions = match self.core.isolate.get_slot_mut::<HostState>() {
