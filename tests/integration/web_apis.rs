@@ -3,38 +3,32 @@
 
 use crate::common::{fixture, TestServer};
 
-async fn run_wpt(path: &str, file: &str) -> serde_json::Value {
+/// Posts one WPT data file to the URL fixture and asserts that no case
+/// failed and that at least `min_passed` ran.
+async fn assert_wpt_passes(path: &str, file: &str, min_passed: u64) {
     let srv = TestServer::with_script("wpt_url.js").await;
     let data = fixture(&format!("wpt/{file}"));
     let res = srv.post(path, data.into_bytes()).await;
     assert_eq!(res.status, 200, "{}", res.text());
-    res.json()
+    let result = res.json();
+    let failures = result["failures"].as_array().unwrap();
+    assert!(
+        failures.is_empty(),
+        "{} failures, first: {:#}",
+        failures.len(),
+        serde_json::Value::Array(failures.iter().take(5).cloned().collect())
+    );
+    assert!(result["passed"].as_u64().unwrap() > min_passed);
 }
 
 #[tokio::test]
 async fn url_passes_the_wpt_parser_cases() {
-    let result = run_wpt("/parse", "urltestdata.json").await;
-    let failures = result["failures"].as_array().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} failures, first: {:#}",
-        failures.len(),
-        serde_json::Value::Array(failures.iter().take(5).cloned().collect())
-    );
-    assert!(result["passed"].as_u64().unwrap() > 800);
+    assert_wpt_passes("/parse", "urltestdata.json", 800).await;
 }
 
 #[tokio::test]
 async fn url_passes_the_wpt_setter_cases() {
-    let result = run_wpt("/setters", "setters_tests.json").await;
-    let failures = result["failures"].as_array().unwrap();
-    assert!(
-        failures.is_empty(),
-        "{} failures, first: {:#}",
-        failures.len(),
-        serde_json::Value::Array(failures.iter().take(5).cloned().collect())
-    );
-    assert!(result["passed"].as_u64().unwrap() > 200);
+    assert_wpt_passes("/setters", "setters_tests.json", 200).await;
 }
 
 #[tokio::test]
