@@ -67,12 +67,7 @@ fn hello_script() -> Arc<ScriptVersion> {
 /// Runs `f` on a current-thread runtime with a `LocalSet`, as a worker
 /// thread does (async ops spawn local tasks).
 fn on_local_thread<F: std::future::Future>(f: F) -> F::Output {
-    let local = tokio::task::LocalSet::new();
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    local.block_on(&rt, f)
+    islet_runtime::platform::block_on_local("bench", f).expect("runtime")
 }
 
 fn bench_isolates(n: usize) {

@@ -40,3 +40,18 @@ pub fn external_references() -> Cow<'static, [v8::ExternalReference]> {
     });
     Cow::Borrowed(&refs.0)
 }
+
+/// Runs `f` to completion on a current-thread tokio runtime with a
+/// `LocalSet`, as every thread that runs JavaScript does (host calls spawn
+/// local tasks). `what` names the thread in the error logged when the
+/// runtime cannot start; `None` then.
+pub fn block_on_local<F: std::future::Future>(what: &str, f: F) -> Option<F::Output> {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the {what} runtime: {e}");
+            return None;
+        }
+    };
+    Some(tokio::task::LocalSet::new().block_on(&runtime, f))
+}

@@ -98,17 +98,9 @@ pub fn start(
 }
 
 fn admin_thread(listener: std::net::TcpListener, state: api::AdminState, mut shutdown: watch::Receiver<bool>) {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!("cannot start the admin runtime: {e}");
-            return;
-        }
-    };
     // A LocalSet because uploads are compiled in a V8 isolate on this
     // thread, and host calls a script's top level makes spawn local tasks.
-    let local = tokio::task::LocalSet::new();
-    local.block_on(&runtime, async move {
+    crate::platform::block_on_local("admin", async move {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
             Err(e) => {
