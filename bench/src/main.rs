@@ -45,11 +45,6 @@ fn report(name: &str, mut samples: Vec<Duration>) {
     );
 }
 
-struct Quiet;
-impl islet_bindings::host::ConsoleSink for Quiet {
-    fn write(&self, _: &str, _: islet_bindings::console::Level, _: &str) {}
-}
-
 /// Extra scripts for the spaced cold-start run.
 fn spaced_count(scripts: usize) -> usize {
     (scripts / 2).max(10)
@@ -107,7 +102,12 @@ fn bench_isolates(n: usize) {
         let mut loaded = Vec::with_capacity(n);
         for _ in 0..n {
             let start = Instant::now();
-            let iso = JsIsolate::new(script.clone(), Rc::new(Quiet), IsolateOptions::default()).expect("isolate");
+            let iso = JsIsolate::new(
+                script.clone(),
+                Rc::new(islet_bindings::host::Unobserved),
+                IsolateOptions::default(),
+            )
+            .expect("isolate");
             loaded.push(start.elapsed());
             drop(iso);
         }
@@ -137,7 +137,12 @@ async fn bench_first_requests(scripts: usize) {
         isolate: IsolateOptions::default(),
         edge: Default::default(),
     };
-    let handle = server::start(&options, registry).expect("server");
+    let handle = server::start(
+        &options,
+        registry,
+        std::sync::Arc::new(islet_runtime::observe::Observability::new(None)),
+    )
+    .expect("server");
     let stream = tokio::net::TcpStream::connect(handle.edge_addr).await.expect("connect");
     let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
         .await
@@ -194,13 +199,16 @@ fn bench_dispatch(iterations: usize) {
         // than the default CPU budget: that budget is not what is measured.
         let mut options = IsolateOptions::default();
         options.limits.cpu = Duration::from_secs(3600);
-        let mut iso = JsIsolate::new(script.clone(), Rc::new(Quiet), options).expect("isolate");
+        let mut iso =
+            JsIsolate::new(script.clone(), Rc::new(islet_bindings::host::Unobserved), options).expect("isolate");
         let run = |iso: &mut JsIsolate, n: usize| {
             for _ in 0..n {
                 let mut pending = iso.dispatch_fetch(islet_runtime::isolate::IncomingRequest {
                     method: "GET",
                     url: "http://example.com/",
                     headers: http::HeaderMap::new(),
+                    request_id: 0,
+                    usage: Default::default(),
                     body: None,
                 });
                 match pending.try_recv() {
@@ -235,12 +243,15 @@ fn bench_cpu_limit(runs: usize, budget_ms: u64) {
     on_local_thread(async {
         let mut overshoot = Vec::with_capacity(runs);
         for _ in 0..runs {
-            let mut iso = JsIsolate::new(script.clone(), Rc::new(Quiet), options).expect("isolate");
+            let mut iso =
+                JsIsolate::new(script.clone(), Rc::new(islet_bindings::host::Unobserved), options).expect("isolate");
             let before = islet_runtime::isolate::watchdog::thread_cpu_now();
             let mut pending = iso.dispatch_fetch(islet_runtime::isolate::IncomingRequest {
                 method: "GET",
                 url: "http://example.com/",
                 headers: http::HeaderMap::new(),
+                request_id: 0,
+                usage: Default::default(),
                 body: None,
             });
             let used = Duration::from_nanos(islet_runtime::isolate::watchdog::thread_cpu_now() - before);
@@ -348,7 +359,12 @@ async fn bench_neighbours(workers: usize, seconds: u64) {
         isolate: IsolateOptions::default(),
         edge: Default::default(),
     };
-    let handle = server::start(&options, registry).expect("server");
+    let handle = server::start(
+        &options,
+        registry,
+        std::sync::Arc::new(islet_runtime::observe::Observability::new(None)),
+    )
+    .expect("server");
     let addr = handle.edge_addr;
     let period = Duration::from_millis(5);
     let total = Duration::from_secs(seconds);

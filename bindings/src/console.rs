@@ -1,7 +1,8 @@
 //! Host side of `console` (`js/04_console.js`). JavaScript formats the
-//! arguments; Rust hands the line to the isolate's [`ConsoleSink`].
+//! arguments; Rust hands the line to the isolate's [`ScriptObserver`],
+//! with the id of the request it was written for.
 //!
-//! [`ConsoleSink`]: crate::host::ConsoleSink
+//! [`ScriptObserver`]: crate::host::ScriptObserver
 
 use crate::host::{self, OpDecl};
 use crate::op;
@@ -56,5 +57,5 @@ fn op_console_write(scope: &mut v8::PinScope, args: v8::FunctionCallbackArgument
         return;
     };
     let st = host::state(scope);
-    st.console.write(&st.script_name, level, &message);
+    st.observer.console(st.current_request_id(), level, &message);
 }

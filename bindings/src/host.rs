@@ -139,8 +139,8 @@ pub struct HostState {
     pub awaiting_response: usize,
     /// Requests handed to JS and not yet done (body and waitUntil included).
     pub live_requests: usize,
-    /// Sink for `console.*` output.
-    pub console: Rc<dyn ConsoleSink>,
+    /// Where console output and binding calls are reported.
+    pub observer: Rc<dyn ScriptObserver>,
     /// Pending promises of async ops, with the request that started each.
     promises: HashMap<u32, (v8::Global<v8::PromiseResolver>, u32)>,
     next_promise_id: u32,
@@ -152,15 +152,29 @@ pub struct HostState {
     pub limits: crate::limits::RequestLimits,
 }
 
-/// Receives the output of `console.*` for one isolate.
-pub trait ConsoleSink {
-    /// One console call: `level` is log, info, warn, error or debug.
-    fn write(&self, script: &str, level: crate::console::Level, message: &str);
+/// What bindings report about one script's activity: its console output
+/// and its binding calls. The runtime implements it (log, live tail,
+/// metrics); bindings never spell a metric name or a log format.
+pub trait ScriptObserver {
+    /// One `console.*` call, made while handling request `request_id`
+    /// (`None`: at the script's top level, or after its request ended).
+    fn console(&self, request_id: Option<u64>, level: crate::console::Level, message: &str);
+    /// One call of a KV binding on `namespace`.
+    fn kv_operation(&self, namespace: &str, op: crate::kv::KvOp);
+}
+
+/// An observer that drops everything: for isolates that serve no request
+/// (the snapshot build, the compile check of an upload, spare isolates).
+pub struct Unobserved;
+
+impl ScriptObserver for Unobserved {
+    fn console(&self, _request_id: Option<u64>, _level: crate::console::Level, _message: &str) {}
+    fn kv_operation(&self, _namespace: &str, _op: crate::kv::KvOp) {}
 }
 
 impl HostState {
     /// State for a new isolate running `script_name`.
-    pub fn new(script_name: Rc<str>, console: Rc<dyn ConsoleSink>) -> Self {
+    pub fn new(script_name: Rc<str>, observer: Rc<dyn ScriptObserver>) -> Self {
         HostState {
             script_name,
             time_origin: Instant::now(),
@@ -169,7 +183,7 @@ impl HostState {
             completions: Rc::new(CompletionQueue::default()),
             awaiting_response: 0,
             live_requests: 0,
-            console,
+            observer,
             promises: HashMap::new(),
             next_promise_id: 1,
             pending_ops: 0,
@@ -199,6 +213,14 @@ impl HostState {
                 message: message.to_string(),
             }));
         }
+    }
+
+    /// The id (for logs) of the request JS is running for now, if any.
+    pub fn current_request_id(&self) -> Option<u64> {
+        self.resources
+            .get::<RequestSlot>(self.current_request)
+            .ok()
+            .map(|slot| slot.request_id)
     }
 
     /// Delivers a response head for request `id` to its waiting responder.

@@ -89,6 +89,9 @@ pub struct RequestSlot {
     pub body: Option<std::rc::Rc<std::cell::RefCell<Option<RequestBody>>>>,
     /// Where the response goes; taken by the first `op_respond`.
     pub responder: Option<Responder>,
-    /// What the request has used of its limits.
-    pub usage: crate::limits::RequestUsage,
+    /// What the request has used of its limits; shared with the edge,
+    /// which reports it when the request ends.
+    pub usage: crate::limits::SharedUsage,
+    /// The request's id in logs and the live tail.
+    pub request_id: u64,
 }

@@ -32,7 +32,13 @@ pub struct RequestUsage {
     pub subrequests: u32,
     /// CPU time its JavaScript has run, nanoseconds.
     pub cpu_ns: u64,
+    /// A subrequest was refused because the budget was spent.
+    pub subrequests_refused: bool,
 }
+
+/// A request's usage, shared by its slot (which JS updates) and the edge
+/// (which reports it in metrics and logs when the request ends).
+pub type SharedUsage = std::rc::Rc<std::cell::Cell<RequestUsage>>;
 
 /// Counts one subrequest against the current request's budget. Fails when
 /// the budget is spent, or when no request is running (I/O at the top
@@ -47,11 +53,15 @@ pub fn start_subrequest(scope: &mut v8::PinScope) -> Result<(), BindingError> {
                 .into(),
         )
     })?;
-    if slot.usage.subrequests >= max {
+    let mut usage = slot.usage.get();
+    if usage.subrequests >= max {
+        usage.subrequests_refused = true;
+        slot.usage.set(usage);
         return Err(BindingError::Limit(format!(
             "Too many subrequests: this request already made {max}, the limit of the script. Batch them, or raise limits.subrequests."
         )));
     }
-    slot.usage.subrequests += 1;
+    usage.subrequests += 1;
+    slot.usage.set(usage);
     Ok(())
 }

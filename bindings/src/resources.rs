@@ -46,6 +46,14 @@ impl ResourceTable {
         self.next_id
     }
 
+    /// A reference to resource `id` if it exists and has type `T`.
+    pub fn get<T: 'static>(&self, id: u32) -> Result<&T, BindingError> {
+        self.entries
+            .get(&id)
+            .and_then(|b| b.downcast_ref::<T>())
+            .ok_or(BindingError::BadResource(id))
+    }
+
     /// A mutable reference to resource `id` if it exists and has type `T`.
     pub fn get_mut<T: 'static>(&mut self, id: u32) -> Result<&mut T, BindingError> {
         self.entries

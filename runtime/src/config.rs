@@ -37,6 +37,40 @@ pub struct Config {
     pub tls: Option<TlsSection>,
     /// Protection of the edge listener.
     pub edge: EdgeSection,
+    /// The process log and the request log line.
+    pub log: LogSection,
+}
+
+/// `[log]`: where log lines go and which.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// Filter, as in `ISLET_LOG` (which overrides it): `info`, `warn`,
+    /// `islet::request=debug,info`...
+    pub level: String,
+    /// `text` or `json` (one object per line).
+    pub format: crate::observe::logging::LogFormat,
+    /// Level of the one line logged per script request (target
+    /// `islet::request`): `off`, `error`, `warn`, `info`, `debug`, `trace`.
+    pub requests: String,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        LogSection {
+            level: "info".into(),
+            format: crate::observe::logging::LogFormat::Text,
+            requests: "debug".into(),
+        }
+    }
+}
+
+impl LogSection {
+    /// The level of the request log line (`None`: off).
+    pub fn request_level(&self) -> Result<Option<tracing::Level>, RuntimeError> {
+        crate::observe::logging::parse_level(&self.requests)
+            .map_err(|e| RuntimeError::Config(format!("[log] requests: {e}")))
+    }
 }
 
 /// Settings of the KV binding (`[kv]` in `islet.toml`).
@@ -185,6 +219,7 @@ impl Default for Config {
             fetch: FetchSection::default(),
             tls: None,
             edge: EdgeSection::default(),
+            log: LogSection::default(),
         }
     }
 }

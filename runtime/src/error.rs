@@ -84,9 +84,6 @@ pub enum RuntimeError {
         /// The methods it takes, for the `Allow` header.
         allowed: &'static str,
     },
-    /// An endpoint of the design that this version does not implement yet.
-    #[error("{0} is not implemented in this version of islet")]
-    NotImplemented(&'static str),
     /// `islet deploy` could not complete; the message says what to do next.
     #[error("{0}")]
     Deploy(String),
@@ -130,7 +127,6 @@ impl RuntimeError {
             RuntimeError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             RuntimeError::Unauthorized => StatusCode::UNAUTHORIZED,
             RuntimeError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            RuntimeError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             RuntimeError::Kv(e) => match e {
                 islet_bindings::kv::KvError::Invalid { status, .. } => {
                     StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use islet_runtime::config::Config;
 use islet_runtime::deploy::DeployArgs;
+use islet_runtime::observe::logging;
 use islet_runtime::{deploy, serve, RuntimeError};
 
 // Many small per-request allocations (headers, bodies, hyper buffers):
@@ -57,15 +58,12 @@ struct ServeArgs {
     /// (default: the embedded store in the data directory).
     #[arg(long, env = "ISLET_STORE")]
     store: Option<String>,
+    /// Log lines as `text` or `json` (default: `[log] format`, else text).
+    #[arg(long)]
+    log_format: Option<islet_runtime::observe::logging::LogFormat>,
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("ISLET_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve(args) => run_serve(args),
@@ -106,6 +104,10 @@ fn run_serve(args: ServeArgs) -> Result<(), RuntimeError> {
     if let Ok(token) = std::env::var("ISLET_ADMIN_TOKEN") {
         config.admin.token = Some(token);
     }
+    if let Some(f) = args.log_format {
+        config.log.format = f;
+    }
+    logging::init(&config.log.level, config.log.format).map_err(RuntimeError::Config)?;
     let node = serve::start(&config)?;
     wait_for_signal()?;
     tracing::info!("shutting down: draining requests in flight");
@@ -135,6 +137,7 @@ fn wait_for_signal() -> Result<(), RuntimeError> {
 }
 
 fn run_deploy(args: DeployArgs) -> Result<(), RuntimeError> {
+    logging::init("warn", logging::LogFormat::Text).map_err(RuntimeError::Config)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

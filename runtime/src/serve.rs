@@ -16,6 +16,7 @@ use crate::admin::{self, AdminHandle, AdminOptions, TokenSource};
 use crate::config::Config;
 use crate::error::RuntimeError;
 use crate::isolate::IsolateOptions;
+use crate::observe::Observability;
 use crate::registry::Registry;
 use crate::router::{Route, RouteTable};
 use crate::script::{self, ScriptVersion};
@@ -34,6 +35,8 @@ pub struct Node {
     pub registry: Arc<Registry>,
     /// The KV store scripts and the admin API use.
     pub kv: Arc<KvStore>,
+    /// Metrics and the live tails.
+    pub observe: Arc<Observability>,
     edge: ServerHandle,
     admin: AdminHandle,
 }
@@ -75,6 +78,7 @@ pub fn start(config: &Config) -> Result<Node, RuntimeError> {
         }
     }
     let isolate: IsolateOptions = config.limits.isolate_options();
+    let observe = Arc::new(Observability::new(config.log.request_level()?));
     let edge = server::start(
         &ServerOptions {
             listen: config.listen,
@@ -83,6 +87,7 @@ pub fn start(config: &Config) -> Result<Node, RuntimeError> {
             edge: config.edge_options()?,
         },
         registry.clone(),
+        observe.clone(),
     )?;
     let admin_options = AdminOptions {
         listen: config.admin_listen,
@@ -90,7 +95,7 @@ pub fn start(config: &Config) -> Result<Node, RuntimeError> {
         max_upload_bytes: config.admin.max_upload_bytes,
         isolate,
     };
-    let admin = match admin::start(admin_options, store, registry.clone(), kv.clone()) {
+    let admin = match admin::start(admin_options, store, registry.clone(), kv.clone(), observe.clone()) {
         Ok(a) => a,
         Err(e) => {
             edge.shutdown();
@@ -103,6 +108,7 @@ pub fn start(config: &Config) -> Result<Node, RuntimeError> {
         token_source,
         registry,
         kv,
+        observe,
         edge,
         admin,
     })

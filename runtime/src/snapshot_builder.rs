@@ -34,7 +34,7 @@ pub fn build_snapshot(files: &[(String, String)]) -> Result<Vec<u8>, String> {
         // runs some of them. The slot is not part of the snapshot.
         scope.set_slot(islet_bindings::HostState::new(
             std::rc::Rc::from("snapshot"),
-            std::rc::Rc::new(Silent),
+            std::rc::Rc::new(islet_bindings::host::Unobserved),
         ));
         for (name, source) in files {
             if let Err(e) = run_file(scope, name, source, &[primordials.into(), ops.into(), internals.into()]) {
@@ -62,13 +62,6 @@ pub fn build_snapshot(files: &[(String, String)]) -> Result<Vec<u8>, String> {
         .create_blob(v8::FunctionCodeHandling::Keep)
         .map(|blob| blob.to_vec())
         .ok_or_else(|| "V8 could not create the snapshot blob".to_string())
-}
-
-/// Discards console output during the build.
-struct Silent;
-
-impl islet_bindings::host::ConsoleSink for Silent {
-    fn write(&self, _script: &str, _level: islet_bindings::console::Level, _message: &str) {}
 }
 
 /// Calls `internals.warmUp()` so the request path is compiled into the snapshot.

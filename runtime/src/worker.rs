@@ -12,11 +12,9 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use islet_bindings::host::ConsoleSink;
-
 use crate::error::RuntimeError;
 use crate::isolate::{event_loop, IsolateOptions, JsIsolate, SpareIsolate};
-use crate::observe::ConsoleToLog;
+use crate::observe::{IsolateObserver, KvCounterCache, Observability, ScriptStats, ThreadStats};
 use crate::registry::Registry;
 use crate::script::SharedScript;
 
@@ -37,8 +35,24 @@ pub struct Worker {
     /// spares are made only in quiet moments, never in a request's way.
     in_flight: std::cell::Cell<usize>,
     last_activity: std::cell::Cell<Instant>,
-    console: Rc<dyn ConsoleSink>,
     options: IsolateOptions,
+    /// This thread's index (the `thread` label of its metrics).
+    index: usize,
+    observe: Arc<Observability>,
+    thread_stats: Arc<ThreadStats>,
+    kv_counters: Rc<KvCounterCache>,
+    /// This thread's metric handles, per script.
+    script_stats: RefCell<HashMap<String, Rc<ScriptStats>>>,
+}
+
+/// The isolate that serves a request, with its script's metric handles.
+pub struct Serving {
+    /// The isolate.
+    pub iso: Rc<RefCell<JsIsolate>>,
+    /// Where the request's metrics go.
+    pub stats: Rc<ScriptStats>,
+    /// Whether the isolate was made for this request.
+    pub cold_start: bool,
 }
 
 /// A script's recent limit breaches on this thread.
@@ -61,6 +75,7 @@ const MAX_THROTTLE: std::time::Duration = std::time::Duration::from_secs(60);
 /// A cached isolate and when a request last used it.
 struct Cached {
     iso: Rc<RefCell<JsIsolate>>,
+    stats: Rc<ScriptStats>,
     last_used: Instant,
 }
 
@@ -81,9 +96,14 @@ impl Drop for InFlight {
 }
 
 impl Worker {
-    /// A worker with an empty isolate cache.
-    pub fn new(registry: Arc<Registry>, options: IsolateOptions) -> Worker {
+    /// Worker thread `index`, with an empty isolate cache.
+    pub fn new(registry: Arc<Registry>, options: IsolateOptions, observe: Arc<Observability>, index: usize) -> Worker {
         Worker {
+            thread_stats: observe.metrics.thread(index),
+            kv_counters: Rc::new(KvCounterCache::new(observe.metrics.clone())),
+            script_stats: RefCell::new(HashMap::new()),
+            observe,
+            index,
             registry,
             isolates: RefCell::new(HashMap::new()),
             retiring: RefCell::new(Vec::new()),
@@ -92,7 +112,6 @@ impl Worker {
             refilling: std::cell::Cell::new(false),
             in_flight: std::cell::Cell::new(0),
             last_activity: std::cell::Cell::new(Instant::now()),
-            console: Rc::new(ConsoleToLog),
             options,
         }
     }
@@ -100,7 +119,7 @@ impl Worker {
     /// This thread's isolate for `script`, created from the snapshot when
     /// there is none, when it runs an older version, or when a limit
     /// stopped it.
-    pub fn isolate_for(&self, script: &SharedScript) -> Result<Rc<RefCell<JsIsolate>>, RuntimeError> {
+    pub fn isolate_for(&self, script: &SharedScript) -> Result<Serving, RuntimeError> {
         if let Some(cached) = self.isolates.borrow_mut().get_mut(&script.name) {
             let current = {
                 let iso = cached.iso.borrow();
@@ -108,10 +127,17 @@ impl Worker {
             };
             if current {
                 cached.last_used = Instant::now();
-                return Ok(cached.iso.clone());
+                return Ok(Serving {
+                    iso: cached.iso.clone(),
+                    stats: cached.stats.clone(),
+                    cold_start: false,
+                });
             }
         }
         let started = Instant::now();
+        let stats = self.script_stats(&script.name);
+        stats.record_cold_start();
+        let observer = Rc::new(IsolateObserver::new(stats.series().clone(), self.kv_counters.clone()));
         let limits = self.options.limits.with_overrides(&script.limits);
         let spare = {
             let mut spares = self.spares.borrow_mut();
@@ -122,16 +148,19 @@ impl Worker {
         };
         let spare = match spare {
             Some(s) => s,
-            None => SpareIsolate::new(self.console.clone(), limits.heap_bytes)?,
+            None => SpareIsolate::new(limits.heap_bytes)?,
         };
-        let iso = JsIsolate::from_spare(spare, script.clone(), self.options.limits)?;
+        self.thread_stats.set_spares(self.spares.borrow().len());
+        let iso = JsIsolate::from_spare(spare, script.clone(), self.options.limits, observer)?;
         let iso = Rc::new(RefCell::new(iso));
         event_loop::spawn(&iso);
+        self.thread_stats.record_isolate_startup(started.elapsed());
         tracing::debug!(script = %script.name, micros = started.elapsed().as_micros() as u64, "cold start");
         let replaced = self.isolates.borrow_mut().insert(
             script.name.clone(),
             Cached {
                 iso: iso.clone(),
+                stats: stats.clone(),
                 last_used: Instant::now(),
             },
         );
@@ -139,7 +168,35 @@ impl Worker {
             self.retire(old.iso);
         }
         self.evict_over_cap();
-        Ok(iso)
+        self.update_isolate_gauge();
+        Ok(Serving {
+            iso,
+            stats,
+            cold_start: true,
+        })
+    }
+
+    /// This thread's metric handles for script `name` (taken once per
+    /// script and thread; again after the script was deleted and made anew).
+    pub fn script_stats(&self, name: &str) -> Rc<ScriptStats> {
+        if let Some(s) = self.script_stats.borrow().get(name) {
+            if !s.series().is_deleted() {
+                return s.clone();
+            }
+        }
+        let stats = Rc::new(self.observe.metrics.script_stats(name, self.index));
+        self.script_stats.borrow_mut().insert(name.to_string(), stats.clone());
+        stats
+    }
+
+    /// The node's observability settings.
+    pub fn observability(&self) -> &Observability {
+        &self.observe
+    }
+
+    fn update_isolate_gauge(&self) {
+        self.thread_stats
+            .set_isolates(self.isolates.borrow().len() + self.retiring.borrow().len());
     }
 
     /// How long `script` is still refused on this thread, if it is.
@@ -223,6 +280,8 @@ impl Worker {
             self.isolates.borrow_mut().remove(&name);
         }
         self.retiring.borrow_mut().retain(|iso| iso.borrow().is_busy());
+        self.script_stats.borrow_mut().retain(|_, s| !s.series().is_deleted());
+        self.update_isolate_gauge();
     }
 
     /// Starts the periodic sweep of idle isolates on this thread.
@@ -244,14 +303,15 @@ impl Worker {
     /// Creates spare isolates until there are enough (at thread start).
     pub fn fill_spares(&self) {
         while self.spares.borrow().len() < SPARES {
-            match SpareIsolate::new(self.console.clone(), self.options.limits.heap_bytes) {
+            match SpareIsolate::new(self.options.limits.heap_bytes) {
                 Ok(s) => self.spares.borrow_mut().push(s),
                 Err(e) => {
                     tracing::warn!("cannot create a spare isolate: {e}");
-                    return;
+                    break;
                 }
             }
         }
+        self.thread_stats.set_spares(self.spares.borrow().len());
     }
 
     /// Marks a request as started; the returned guard marks it ended.
@@ -276,8 +336,11 @@ impl Worker {
                 if !quiet {
                     continue;
                 }
-                match SpareIsolate::new(worker.console.clone(), worker.options.limits.heap_bytes) {
-                    Ok(s) => worker.spares.borrow_mut().push(s),
+                match SpareIsolate::new(worker.options.limits.heap_bytes) {
+                    Ok(s) => {
+                        worker.spares.borrow_mut().push(s);
+                        worker.thread_stats.set_spares(worker.spares.borrow().len());
+                    }
                     Err(e) => {
                         tracing::warn!("cannot create a spare isolate: {e}");
                         break;

@@ -77,6 +77,8 @@ pub fn test_edge() -> server::EdgeOptions {
 pub struct TestServer {
     handle: Option<ServerHandle>,
     pub registry: Arc<Registry>,
+    /// The server's metrics and tails.
+    pub observe: Arc<islet_runtime::observe::Observability>,
     pub addr: std::net::SocketAddr,
     /// The TLS edge address, when the server was started with TLS.
     pub tls_addr: Option<std::net::SocketAddr>,
@@ -132,12 +134,14 @@ impl TestServer {
             isolate,
             edge,
         };
-        let handle = server::start(&options, registry.clone()).expect("server starts");
+        let observe = Arc::new(islet_runtime::observe::Observability::default());
+        let handle = server::start(&options, registry.clone(), observe.clone()).expect("server starts");
         let addr = handle.edge_addr;
         let tls_addr = handle.tls_addr;
         TestServer {
             handle: Some(handle),
             registry,
+            observe,
             addr,
             tls_addr,
         }

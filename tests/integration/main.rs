@@ -8,6 +8,7 @@ mod fetch;
 mod kv;
 mod limits;
 mod netkit;
+mod observe;
 mod web_apis;
 mod web_dom;
 mod web_streams;

@@ -352,13 +352,46 @@ pub fn bind_env(scope: &mut v8::PinScope, internals_slot: i32, env: v8::Local<v8
     });
 }
 
+/// A kind of KV call, as reported to the runtime's metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KvOp {
+    /// `get` and `getWithMetadata`.
+    Get,
+    /// `put`.
+    Put,
+    /// `delete`.
+    Delete,
+    /// `list`.
+    List,
+}
+
+impl KvOp {
+    /// Every kind, in a fixed order.
+    pub const ALL: [KvOp; 4] = [KvOp::Get, KvOp::Put, KvOp::Delete, KvOp::List];
+
+    /// Lowercase name (`get`, `put`, `delete`, `list`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            KvOp::Get => "get",
+            KvOp::Put => "put",
+            KvOp::Delete => "delete",
+            KvOp::List => "list",
+        }
+    }
+}
+
 /// The KV ops.
 pub fn ops() -> Vec<OpDecl> {
     vec![op!(op_kv_get), op!(op_kv_put), op!(op_kv_delete), op!(op_kv_list)]
 }
 
-/// The store and namespace of binding `index` of this isolate.
-fn target(scope: &mut v8::PinScope, args: &v8::FunctionCallbackArguments) -> Result<(Arc<KvStore>, String), KvError> {
+/// The store and namespace of binding `index` of this isolate; reports
+/// the call (`op`) to the isolate's observer.
+fn target(
+    scope: &mut v8::PinScope,
+    args: &v8::FunctionCallbackArguments,
+    op: KvOp,
+) -> Result<(Arc<KvStore>, String), KvError> {
     let index = v8_util::arg_u32(args, 0).map_err(|e| KvError::invalid(400, e.to_string()))?;
     let slot = scope.get_slot::<KvSlot>().ok_or(KvError::Unavailable)?;
     let namespace = slot
@@ -367,6 +400,7 @@ fn target(scope: &mut v8::PinScope, args: &v8::FunctionCallbackArguments) -> Res
         .cloned()
         .ok_or_else(|| KvError::invalid(400, "no such KV binding"))?;
     let store = slot.store.clone().ok_or(KvError::Unavailable)?;
+    host::state(scope).observer.kv_operation(&namespace, op);
     Ok((store, namespace))
 }
 
@@ -426,7 +460,7 @@ const GET_METADATA: u32 = 2;
 /// the value as a string (mode bit 1 clear) or a Uint8Array (set); with
 /// mode bit 2, an array with the metadata.
 fn op_kv_get(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, mut rv: v8::ReturnValue) {
-    let (store, namespace) = match target(scope, &args) {
+    let (store, namespace) = match target(scope, &args, KvOp::Get) {
         Ok(t) => t,
         Err(e) => return reject(scope, &mut rv, "GET", e),
     };
@@ -465,7 +499,7 @@ fn op_kv_get(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, mut 
 /// `(binding, key, value, expiration, expirationTtl, metadataJson) -> Promise<undefined>`;
 /// `value` is a string, an ArrayBuffer or an ArrayBufferView.
 fn op_kv_put(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, mut rv: v8::ReturnValue) {
-    let (store, namespace) = match target(scope, &args) {
+    let (store, namespace) = match target(scope, &args, KvOp::Put) {
         Ok(t) => t,
         Err(e) => return reject(scope, &mut rv, "PUT", e),
     };
@@ -520,7 +554,7 @@ fn put_value(scope: &mut v8::PinScope, raw: v8::Local<v8::Value>) -> Result<Vec<
 
 /// `(binding, key) -> Promise<undefined>`.
 fn op_kv_delete(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, mut rv: v8::ReturnValue) {
-    let (store, namespace) = match target(scope, &args) {
+    let (store, namespace) = match target(scope, &args, KvOp::Delete) {
         Ok(t) => t,
         Err(e) => return reject(scope, &mut rv, "DELETE", e),
     };
@@ -534,7 +568,7 @@ fn op_kv_delete(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, m
 /// `(binding, prefix, limit, cursor) -> Promise<[cursor | null, name, expiration | null, metadataJson | null, ...]>`:
 /// a flat array, three entries per key, that `js/18_kv.js` turns into objects.
 fn op_kv_list(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, mut rv: v8::ReturnValue) {
-    let (store, namespace) = match target(scope, &args) {
+    let (store, namespace) = match target(scope, &args, KvOp::List) {
         Ok(t) => t,
         Err(e) => return reject(scope, &mut rv, "LIST", e),
     };

@@ -8,15 +8,17 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use http::{header, Method, Request, StatusCode};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::auth::AdminToken;
-use super::http::{error_response, json_response, parse_json, read_body, AdminResponse};
+use super::http::{error_response, full, json_response, parse_json, read_body, AdminResponse};
 use super::{upload, views};
 use crate::error::RuntimeError;
 use crate::isolate::IsolateOptions;
+use crate::observe::{Observability, TailStream};
 use crate::registry::Registry;
 use crate::router::Route;
 use crate::store::{RouteRecord, Store};
@@ -30,6 +32,8 @@ pub struct AdminState {
     pub registry: Arc<Registry>,
     /// The KV store (`/v1/kv/...`), also handed to every script version.
     pub kv: Arc<KvStore>,
+    /// Metrics (`/metrics`) and the scripts' live tails.
+    pub observe: Arc<Observability>,
     /// The bearer token requests must carry.
     pub token: AdminToken,
     /// Largest accepted request body, bytes.
@@ -81,7 +85,8 @@ async fn dispatch(state: &AdminState, req: Request<Incoming>) -> Result<AdminRes
             rollback(state, &name, req).await
         }
         (["v1", "scripts", _, "rollback"], _) => Err(method_not_allowed("POST")),
-        (["v1", "scripts", _, "tail"], _) => Err(not_yet("live tail (GET /v1/scripts/{name}/tail)")),
+        (["v1", "scripts", name, "tail"], Method::GET) => tail(state, &checked_name(name)?),
+        (["v1", "scripts", _, "tail"], _) => Err(method_not_allowed("GET")),
         (["v1", "routes"], Method::GET) => list_routes(state),
         (["v1", "routes"], _) => Err(method_not_allowed("GET")),
         (["v1", "routes", id], Method::PUT) => {
@@ -94,7 +99,8 @@ async fn dispatch(state: &AdminState, req: Request<Incoming>) -> Result<AdminRes
         (["v1", "kv", ..], _) => Err(RuntimeError::NotFound(
             "KV endpoints are /v1/kv/{namespace}/values/{key} and /v1/kv/{namespace}/keys".into(),
         )),
-        (["metrics"], _) => Err(not_yet("metrics (GET /metrics)")),
+        (["metrics"], Method::GET) => Ok(metrics(state)),
+        (["metrics"], _) => Err(method_not_allowed("GET")),
         _ => Err(RuntimeError::NotFound(format!(
             "no endpoint {path}: see docs/admin-api.md (/v1/scripts, /v1/routes, /healthz)"
         ))),
@@ -105,8 +111,34 @@ fn method_not_allowed(allowed: &'static str) -> RuntimeError {
     RuntimeError::MethodNotAllowed { allowed }
 }
 
-fn not_yet(what: &'static str) -> RuntimeError {
-    RuntimeError::NotImplemented(what)
+/// `GET /metrics`: the Prometheus text format.
+fn metrics(state: &AdminState) -> AdminResponse {
+    let text = state.observe.metrics.render(state.registry.script_count());
+    let mut res = AdminResponse::new(full(text));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    res
+}
+
+/// `GET /v1/scripts/{name}/tail`: the script's console output and request
+/// outcomes from now on, as NDJSON, until the client goes or the script
+/// is deleted.
+fn tail(state: &AdminState, name: &str) -> Result<AdminResponse, RuntimeError> {
+    if state.registry.script(name).is_none() {
+        return Err(RuntimeError::NotFound(format!("no script {name}")));
+    }
+    let series = state.observe.metrics.series(name);
+    tracing::info!(target: "islet::admin", script = name, "tail started");
+    let mut res = AdminResponse::new(TailStream::subscribe(series).boxed_unsync());
+    let headers = res.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/x-ndjson"),
+    );
+    headers.insert(header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    Ok(res)
 }
 
 fn checked_name(name: &str) -> Result<String, RuntimeError> {
@@ -221,6 +253,7 @@ fn delete_script(state: &AdminState, name: &str) -> Result<AdminResponse, Runtim
     // Routes first, so that no route points at a missing script.
     publish_routes(state, &left);
     state.registry.remove_script(name);
+    state.observe.metrics.forget_script(name);
     tracing::info!(target: "islet::admin", script = name, routes = removed.len(), "deleted");
     Ok(json_response(
         StatusCode::OK,

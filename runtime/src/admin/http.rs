@@ -6,19 +6,30 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use http::{header, Response, StatusCode};
+use std::convert::Infallible;
+
+use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use serde_json::{json, Value};
 
 use crate::error::RuntimeError;
 
+/// The body of admin responses: whole, or streamed (the live tail).
+pub type AdminBody = UnsyncBoxBody<Bytes, Infallible>;
+
 /// The response type of every admin handler.
-pub type AdminResponse = Response<Full<Bytes>>;
+pub type AdminResponse = Response<AdminBody>;
+
+/// A whole body.
+pub fn full(bytes: impl Into<Bytes>) -> AdminBody {
+    Full::new(bytes.into()).boxed_unsync()
+}
 
 /// A JSON response.
 pub fn json_response(status: StatusCode, body: &Value) -> AdminResponse {
     let bytes = serde_json::to_vec_pretty(body).unwrap_or_default();
-    let mut res = Response::new(Full::new(Bytes::from(bytes)));
+    let mut res = Response::new(full(bytes));
     *res.status_mut() = status;
     res.headers_mut()
         .insert(header::CONTENT_TYPE, http::HeaderValue::from_static("application/json"));

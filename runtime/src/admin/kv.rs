@@ -13,14 +13,12 @@
 //! Namespace and key are percent-decoded; a key may hold `/`.
 //! Not for authentication or dispatch of other paths (`api.rs`).
 
-use bytes::Bytes;
 use http::{header, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::Full;
 use hyper::body::Incoming;
 use islet_bindings::kv::{KvError, KvStore, PutOptions, MAX_VALUE_BYTES};
 use serde_json::{json, Value};
 
-use super::http::{json_response, read_body, AdminResponse};
+use super::http::{full, json_response, read_body, AdminResponse};
 use crate::error::RuntimeError;
 
 /// Header with a value's expiration (Unix seconds) on `GET .../values/{key}`.
@@ -60,7 +58,7 @@ async fn get_value(kv: &KvStore, namespace: &str, key: &str) -> Result<AdminResp
         .get(namespace, key)
         .await?
         .ok_or_else(|| RuntimeError::NotFound(format!("no key {key:?} in KV namespace {namespace:?}")))?;
-    let mut res = Response::new(Full::new(Bytes::from(found.value)));
+    let mut res = Response::new(full(found.value));
     let headers = res.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

@@ -24,6 +24,7 @@ pub use auth::{AdminToken, TokenSource, TOKEN_FILE};
 
 use crate::error::RuntimeError;
 use crate::isolate::IsolateOptions;
+use crate::observe::Observability;
 use crate::registry::Registry;
 use crate::store::Store;
 use islet_bindings::kv::KvStore;
@@ -65,6 +66,7 @@ pub fn start(
     store: Arc<Store>,
     registry: Arc<Registry>,
     kv: Arc<KvStore>,
+    observe: Arc<Observability>,
 ) -> Result<AdminHandle, RuntimeError> {
     let err = |source| RuntimeError::Listen {
         addr: options.listen.to_string(),
@@ -78,6 +80,7 @@ pub fn start(
         store,
         registry,
         kv,
+        observe,
         token: options.token,
         max_upload_bytes: options.max_upload_bytes,
         isolate: options.isolate,

@@ -8,8 +8,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use islet_bindings::console::Level;
-use islet_bindings::host::ConsoleSink;
+use islet_bindings::host::Unobserved;
 use serde::Deserialize;
 
 use crate::error::{RuntimeError, ScriptErrorLocation};
@@ -278,13 +277,6 @@ pub fn check_patterns(script: &str, patterns: &[String]) -> Result<(), RuntimeEr
     })
 }
 
-/// Swallows the console output of a script's top level while it is checked.
-struct Discard;
-
-impl ConsoleSink for Discard {
-    fn write(&self, _script: &str, _level: Level, _message: &str) {}
-}
-
 /// Loads the upload into a fresh isolate, as a cold start would, and
 /// reports a compile or top-level error as a 400 with its location.
 /// Runs on the admin thread; the isolate is dropped at once.
@@ -299,7 +291,7 @@ pub fn compile_check(name: &str, new: &NewVersion, options: IsolateOptions) -> R
         limits: new.limits.clone().unwrap_or_default(),
         kv: Default::default(),
     });
-    match JsIsolate::new(script, Rc::new(Discard), options) {
+    match JsIsolate::new(script, Rc::new(Unobserved), options) {
         Ok(isolate) => {
             drop(isolate);
             Ok(())

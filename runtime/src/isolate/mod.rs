@@ -12,8 +12,9 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use islet_bindings::host::{self, CompletionQueue, ConsoleSink, HostState};
+use islet_bindings::host::{self, CompletionQueue, HostState, ScriptObserver, Unobserved};
 use islet_bindings::http_types::{FailureKind, RequestBody, RequestSlot, ResponseHead, ScriptFailure};
+use islet_bindings::limits::SharedUsage;
 use islet_bindings::v8_util::new_string;
 use tokio::sync::oneshot;
 
@@ -105,6 +106,10 @@ pub struct IncomingRequest<'a> {
     pub headers: http::HeaderMap,
     /// Request body, `None` when the request has none.
     pub body: Option<RequestBody>,
+    /// The request's id in logs and the tail.
+    pub request_id: u64,
+    /// Where its CPU time and subrequests are counted.
+    pub usage: islet_bindings::limits::SharedUsage,
 }
 
 /// An isolate and context created from the snapshot, with no script yet.
@@ -116,7 +121,7 @@ pub struct SpareIsolate {
 impl SpareIsolate {
     /// Creates an isolate and its context from the startup snapshot, with
     /// a heap limit of `heap_bytes`.
-    pub fn new(console: Rc<dyn ConsoleSink>, heap_bytes: usize) -> Result<SpareIsolate, RuntimeError> {
+    pub fn new(heap_bytes: usize) -> Result<SpareIsolate, RuntimeError> {
         platform::init_v8();
         let params = v8::CreateParams::default()
             .snapshot_blob(v8::StartupData::from(platform::SNAPSHOT))
@@ -131,7 +136,7 @@ impl SpareIsolate {
         });
         let guard_ptr = &*heap_guard as *const HeapGuard as *mut std::ffi::c_void;
         isolate.add_near_heap_limit_callback(near_heap_limit, guard_ptr);
-        let state = HostState::new(Rc::from(""), console);
+        let state = HostState::new(Rc::from(""), Rc::new(Unobserved));
         let completions = state.completions.clone();
         isolate.set_slot(state);
         let made = create_context(&mut isolate);
@@ -190,24 +195,31 @@ pub struct JsIsolate {
 }
 
 impl JsIsolate {
-    /// Creates an isolate from the snapshot and loads `script` into it.
+    /// Creates an isolate from the snapshot and loads `script` into it;
+    /// `observer` receives its console output and binding calls.
     pub fn new(
         script: SharedScript,
-        console: Rc<dyn ConsoleSink>,
+        observer: Rc<dyn ScriptObserver>,
         options: IsolateOptions,
     ) -> Result<JsIsolate, RuntimeError> {
         let limits = options.limits.with_overrides(&script.limits);
-        JsIsolate::from_spare(SpareIsolate::new(console, limits.heap_bytes)?, script, options.limits)
+        JsIsolate::from_spare(SpareIsolate::new(limits.heap_bytes)?, script, options.limits, observer)
     }
 
     /// Loads `script` into a spare isolate; `defaults` are the node's
     /// limits, which the script's own override. On error the spare is used up.
-    pub fn from_spare(spare: SpareIsolate, script: SharedScript, defaults: Limits) -> Result<JsIsolate, RuntimeError> {
+    pub fn from_spare(
+        spare: SpareIsolate,
+        script: SharedScript,
+        defaults: Limits,
+        observer: Rc<dyn ScriptObserver>,
+    ) -> Result<JsIsolate, RuntimeError> {
         let mut core = spare.core;
         core.limits = defaults.with_overrides(&script.limits);
         if let Some(state) = core.isolate.get_slot_mut::<HostState>() {
             state.script_name = Rc::from(script.name.as_str());
             state.limits.subrequests = core.limits.subrequests;
+            state.observer = observer;
         }
         match core.enter(Budget::Startup, |scope, hooks| load_script(scope, hooks, &script)) {
             Ok(loaded) => loaded?,
@@ -251,7 +263,8 @@ impl JsIsolate {
                 headers: request.headers,
                 body: request.body.map(|b| Rc::new(RefCell::new(Some(b)))),
                 responder: Some(tx),
-                usage: Default::default(),
+                usage: request.usage,
+                request_id: request.request_id,
             })
         };
         let (method, url) = (request.method, request.url);
@@ -369,7 +382,7 @@ impl Core {
             Budget::Request(r) => r,
             Budget::Startup => 0,
         };
-        let allowed_ns = self.allowed_ns(budget);
+        let (allowed_ns, usage) = self.allowed_ns(budget);
         if let Some(st) = self.isolate.get_slot_mut::<HostState>() {
             st.current_request = request;
         }
@@ -394,9 +407,13 @@ impl Core {
         let used = watchdog::thread_cpu_now().saturating_sub(start);
         if let Some(st) = self.isolate.get_slot_mut::<HostState>() {
             st.current_request = 0;
-            if let Ok(slot) = st.resources.get_mut::<RequestSlot>(request) {
-                slot.usage.cpu_ns = slot.usage.cpu_ns.saturating_add(used);
-            }
+        }
+        // Counted even when the request ended during this entry (its slot
+        // is gone then): the edge reports the total.
+        if let Some(usage) = usage {
+            let mut u = usage.get();
+            u.cpu_ns = u.cpu_ns.saturating_add(used);
+            usage.set(u);
         }
         let kind = if self.heap_guard.hit.load(Ordering::Acquire) {
             Some(FailureKind::Memory)
@@ -414,17 +431,24 @@ impl Core {
         }
     }
 
-    /// CPU time the next entry may use, nanoseconds.
-    fn allowed_ns(&mut self, budget: Budget) -> u64 {
+    /// CPU time the next entry may use, nanoseconds, and the usage of the
+    /// request it runs for (none once the request is over).
+    fn allowed_ns(&mut self, budget: Budget) -> (u64, Option<SharedUsage>) {
         let per_request = u64::try_from(self.limits.cpu.as_nanos()).unwrap_or(u64::MAX);
         match budget {
-            Budget::Startup => u64::try_from(self.limits.startup_cpu.as_nanos()).unwrap_or(u64::MAX),
+            Budget::Startup => (
+                u64::try_from(self.limits.startup_cpu.as_nanos()).unwrap_or(u64::MAX),
+                None,
+            ),
             Budget::Request(r) => match self.isolate.get_slot_mut::<HostState>() {
                 Some(st) => match st.resources.get_mut::<RequestSlot>(r) {
-                    Ok(slot) => per_request.saturating_sub(slot.usage.cpu_ns).max(1),
-                    Err(_) => per_request,
+                    Ok(slot) => (
+                        per_request.saturating_sub(slot.usage.get().cpu_ns).max(1),
+                        Some(slot.usage.clone()),
+                    ),
+                    Err(_) => (per_request, None),
                 },
-                None => per_request,
+                None => (per_request, None),
             },
         }
     }

@@ -10,6 +10,8 @@ use http_body::{Frame, SizeHint};
 use islet_bindings::http_types::{BodyChunk, BoxError, ResponseBody};
 use tokio::sync::mpsc;
 
+use crate::observe::RequestRecord;
+
 /// A response body.
 pub enum EdgeBody {
     /// Nothing.
@@ -20,6 +22,10 @@ pub enum EdgeBody {
     Stream(mpsc::Receiver<BodyChunk>),
     /// The origin's response body, as it arrives (drop-in proxy).
     Upstream(hyper::body::Incoming),
+    /// A script request's body, with the request's record, which reports
+    /// the request when the body is over (sent, or dropped with the
+    /// connection).
+    Recorded(Box<(EdgeBody, RequestRecord)>),
 }
 
 impl EdgeBody {
@@ -62,6 +68,7 @@ impl http_body::Body for EdgeBody {
                 Poll::Pending => Poll::Pending,
             },
             EdgeBody::Upstream(body) => Pin::new(body).poll_frame(cx).map_err(|e| Box::new(e) as BoxError),
+            EdgeBody::Recorded(inner) => Pin::new(&mut inner.0).poll_frame(cx),
         }
     }
 
@@ -71,6 +78,7 @@ impl http_body::Body for EdgeBody {
             EdgeBody::Full(b) => b.is_none(),
             EdgeBody::Stream(_) => false,
             EdgeBody::Upstream(body) => body.is_end_stream(),
+            EdgeBody::Recorded(inner) => inner.0.is_end_stream(),
         }
     }
 
@@ -81,6 +89,7 @@ impl http_body::Body for EdgeBody {
             EdgeBody::Full(None) => SizeHint::with_exact(0),
             EdgeBody::Stream(_) => SizeHint::default(),
             EdgeBody::Upstream(body) => body.size_hint(),
+            EdgeBody::Recorded(inner) => inner.0.size_hint(),
         }
     }
 }

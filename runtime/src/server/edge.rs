@@ -4,6 +4,7 @@
 //! failed ones whose script asked for it, go to the origin (`proxy.rs`).
 
 use std::rc::Rc;
+use std::time::Instant;
 
 use http::{HeaderValue, Request, Response, StatusCode};
 use http_body::Body as _;
@@ -16,6 +17,7 @@ use super::body::EdgeBody;
 use super::outcome;
 use super::proxy::{ClientInfo, Origin};
 use crate::isolate::IncomingRequest;
+use crate::observe::{next_request_id, Outcome, RequestRecord};
 use crate::worker::Worker;
 use islet_bindings::http_types::FailureKind;
 
@@ -27,6 +29,7 @@ pub async fn handle(
     origin: Option<Rc<Origin>>,
     client: ClientInfo,
 ) -> Response<EdgeBody> {
+    let arrived = Instant::now();
     let _in_flight = worker.request_started();
     let (parts, body) = req.into_parts();
     let authority = parts
@@ -52,24 +55,33 @@ pub async fn handle(
             None => plain(StatusCode::NOT_FOUND, "No route matches this request.\n"),
         };
     };
+    let request_id = next_request_id();
+    let url = request_url(&parts, &authority, client.tls);
+    let log_level = worker.observability().request_log;
     if let Some(wait) = worker.throttled(&script.name) {
-        return outcome::throttled_response(&script.name, wait);
+        let mut record = RequestRecord::new(worker.script_stats(&script.name), log_level, arrived, request_id);
+        record.set_request(parts.method, url);
+        let res = outcome::throttled_response(&script.name, wait);
+        return recorded(record, res, Outcome::Throttled, None);
     }
-    let iso = match worker.isolate_for(&script) {
-        Ok(iso) => {
+    let serving = match worker.isolate_for(&script) {
+        Ok(serving) => {
             worker.schedule_refill();
-            iso
+            serving
         }
         Err(e) => {
-            tracing::error!(script = %script.name, error = %e, "script failed to load");
-            return plain(StatusCode::INTERNAL_SERVER_ERROR, "The script failed to start.\n");
+            tracing::error!(script = %script.name, %request_id, error = %e, "script failed to load");
+            let mut record = RequestRecord::new(worker.script_stats(&script.name), log_level, arrived, request_id);
+            record.set_request(parts.method, url);
+            let error = record.is_tailed().then(|| e.to_string());
+            let res = plain(StatusCode::INTERNAL_SERVER_ERROR, "The script failed to start.\n");
+            return recorded(record, res, Outcome::LoadFailed, error);
         }
     };
-    let path_and_query = parts.uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
-    let mut url = String::with_capacity(8 + authority.len() + path_and_query.len());
-    url.push_str(if client.tls { "https://" } else { "http://" });
-    url.push_str(&authority);
-    url.push_str(path_and_query);
+    let mut record = RequestRecord::new(serving.stats, log_level, arrived, request_id);
+    if serving.cold_start {
+        record.set_cold_start();
+    }
     let body: Option<RequestBody> = if body.is_end_stream() {
         None
     } else {
@@ -78,30 +90,80 @@ pub async fn handle(
     // Kept for ctx.passThroughOnException(): the head goes to the origin
     // if the script fails.
     let target = origin.map(|o| (o, parts.method.clone(), parts.uri.clone()));
-    let pending = iso.borrow_mut().dispatch_fetch(IncomingRequest {
+    let pending = serving.iso.borrow_mut().dispatch_fetch(IncomingRequest {
         method: parts.method.as_str(),
         url: &url,
         headers: parts.headers,
         body,
+        request_id: request_id.0,
+        usage: record.usage(),
     });
-    let wall = iso.borrow().limits().wall;
-    match tokio::time::timeout(wall, pending).await {
+    record.set_request(parts.method, url);
+    let wall = serving.iso.borrow().limits().wall;
+    drop(serving.iso);
+    let (res, outcome, error) = match tokio::time::timeout(wall, pending).await {
         Ok(Ok(Ok(head))) => {
             worker.record_success(&script.name);
             match head.body {
-                ResponseBody::PassThrough(pass) => pass_through(&script.name, *pass, target, client).await,
-                _ => build_response(head),
+                ResponseBody::PassThrough(pass) => {
+                    let error = record.is_tailed().then(|| pass.error.clone());
+                    let (res, outcome) = pass_through(&script.name, *pass, target, client).await;
+                    (res, outcome, error)
+                }
+                _ => (build_response(head), Outcome::Ok, None),
             }
         }
         Ok(Ok(Err(failure))) => {
             if matches!(failure.kind, FailureKind::CpuTime | FailureKind::Memory) {
                 worker.record_breach(&script.name);
             }
-            outcome::failure_response(&script.name, &failure)
+            let outcome = match failure.kind {
+                FailureKind::Exception => Outcome::Exception,
+                FailureKind::CpuTime => Outcome::CpuLimit,
+                FailureKind::Memory => Outcome::MemoryLimit,
+                FailureKind::Discarded => Outcome::Discarded,
+            };
+            let error = record.is_tailed().then(|| failure.message.clone());
+            (
+                outcome::failure_response(&script.name, request_id, &failure),
+                outcome,
+                error,
+            )
         }
-        Ok(Err(_)) => outcome::discarded_response(&script.name),
-        Err(_) => outcome::wall_time_response(&script.name, wall),
-    }
+        Ok(Err(_)) => (
+            outcome::discarded_response(&script.name, request_id),
+            Outcome::Discarded,
+            None,
+        ),
+        Err(_) => (
+            outcome::wall_time_response(&script.name, request_id, wall),
+            Outcome::WallTime,
+            None,
+        ),
+    };
+    recorded(record, res, outcome, error)
+}
+
+/// The request's absolute URL, as the script sees it.
+fn request_url(parts: &http::request::Parts, authority: &str, tls: bool) -> String {
+    let path_and_query = parts.uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
+    let mut url = String::with_capacity(8 + authority.len() + path_and_query.len());
+    url.push_str(if tls { "https://" } else { "http://" });
+    url.push_str(authority);
+    url.push_str(path_and_query);
+    url
+}
+
+/// Attaches the request's record to its response: it is reported when
+/// the body has been sent (or the client went away).
+fn recorded(
+    mut record: RequestRecord,
+    res: Response<EdgeBody>,
+    outcome: Outcome,
+    error: Option<String>,
+) -> Response<EdgeBody> {
+    record.set_outcome(res.status().as_u16(), outcome, error);
+    res.map(|body| EdgeBody::Recorded(Box::new((body, record))))
 }
 
 /// Sends a request whose script failed after `ctx.passThroughOnException()`
@@ -112,11 +174,14 @@ async fn pass_through(
     pass: PassThrough,
     target: Option<(Rc<Origin>, http::Method, http::Uri)>,
     client: ClientInfo,
-) -> Response<EdgeBody> {
+) -> (Response<EdgeBody>, Outcome) {
     let exception = || {
-        plain(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal Server Error: the script threw an uncaught exception.\n",
+        (
+            plain(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Internal Server Error: the script threw an uncaught exception.\n",
+            ),
+            Outcome::Exception,
         )
     };
     let Some((origin, method, uri)) = target else {
@@ -146,7 +211,7 @@ async fn pass_through(
     *request.headers_mut() = pass.headers;
     let (parts, ()) = request.into_parts();
     let body = pass.body.map_or(OutBody::Empty, OutBody::Stream);
-    origin.forward(parts, body, client).await
+    (origin.forward(parts, body, client).await, Outcome::PassedThrough)
 }
 
 fn strip_port(authority: &str) -> &str {

@@ -21,6 +21,7 @@ use tokio::sync::watch;
 
 use crate::error::RuntimeError;
 use crate::isolate::IsolateOptions;
+use crate::observe::Observability;
 use crate::registry::Registry;
 use crate::worker::Worker;
 
@@ -101,8 +102,13 @@ fn bind(addr: SocketAddr) -> Result<std::net::TcpListener, RuntimeError> {
     Ok(socket.into())
 }
 
-/// Binds the edge port and starts the worker threads.
-pub fn start(options: &ServerOptions, registry: Arc<Registry>) -> Result<ServerHandle, RuntimeError> {
+/// Binds the edge port and starts the worker threads, which record their
+/// metrics and logs in `observe`.
+pub fn start(
+    options: &ServerOptions,
+    registry: Arc<Registry>,
+    observe: Arc<Observability>,
+) -> Result<ServerHandle, RuntimeError> {
     crate::platform::init_v8();
     let first = bind(options.listen)?;
     let edge_addr = first.local_addr().map_err(|source| RuntimeError::Listen {
@@ -145,6 +151,8 @@ pub fn start(options: &ServerOptions, registry: Arc<Registry>) -> Result<ServerH
     let mut tls_listeners = tls_listeners.into_iter();
     for (index, listener) in listeners.into_iter().enumerate() {
         let thread = ThreadSetup {
+            index,
+            observe: observe.clone(),
             listener,
             tls: tls_listeners.next().zip(acceptor.clone()),
             registry: registry.clone(),
@@ -178,6 +186,8 @@ pub fn start(options: &ServerOptions, registry: Arc<Registry>) -> Result<ServerH
 
 /// What one worker thread starts with.
 struct ThreadSetup {
+    index: usize,
+    observe: Arc<Observability>,
     listener: std::net::TcpListener,
     tls: Option<(std::net::TcpListener, tokio_rustls::TlsAcceptor)>,
     registry: Arc<Registry>,
@@ -190,6 +200,8 @@ struct ThreadSetup {
 
 fn worker_thread(setup: ThreadSetup) {
     let ThreadSetup {
+        index,
+        observe,
         listener,
         tls,
         registry,
@@ -218,7 +230,7 @@ fn worker_thread(setup: ThreadSetup) {
             None => None,
         };
         islet_bindings::fetch::install(fetch);
-        let worker = Rc::new(Worker::new(registry, options));
+        let worker = Rc::new(Worker::new(registry, options, observe, index));
         worker.fill_spares();
         worker.start_sweeper();
         let shared = Rc::new(listener::Shared {

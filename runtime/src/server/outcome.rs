@@ -10,39 +10,40 @@ use islet_bindings::http_types::{FailureKind, ScriptFailure};
 
 use super::body::EdgeBody;
 use super::edge::plain;
+use crate::observe::RequestId;
 
 /// The response for a script failure, logged with the script name.
-pub fn failure_response(script: &str, failure: &ScriptFailure) -> Response<EdgeBody> {
+pub fn failure_response(script: &str, request_id: RequestId, failure: &ScriptFailure) -> Response<EdgeBody> {
     match failure.kind {
         FailureKind::Exception => {
-            tracing::error!(script, "uncaught exception in fetch handler: {}", failure.message);
+            tracing::error!(script, %request_id, "uncaught exception in fetch handler: {}", failure.message);
             plain(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Internal Server Error: the script threw an uncaught exception.\n",
             )
         }
         FailureKind::CpuTime => {
-            tracing::warn!(script, "request stopped: {}", failure.message);
+            tracing::warn!(script, %request_id, "request stopped: {}", failure.message);
             plain(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!("Service Unavailable: the script {}.\n", failure.message),
             )
         }
         FailureKind::Memory => {
-            tracing::warn!(script, "request stopped: {}", failure.message);
+            tracing::warn!(script, %request_id, "request stopped: {}", failure.message);
             plain(
                 StatusCode::SERVICE_UNAVAILABLE,
                 &format!("Service Unavailable: the script {}.\n", failure.message),
             )
         }
-        FailureKind::Discarded => discarded_response(script),
+        FailureKind::Discarded => discarded_response(script, request_id),
     }
 }
 
 /// The response when the isolate went away before answering (a limit hit
 /// by another request in the same isolate).
-pub fn discarded_response(script: &str) -> Response<EdgeBody> {
-    tracing::warn!(script, "request lost its isolate before a response");
+pub fn discarded_response(script: &str, request_id: RequestId) -> Response<EdgeBody> {
+    tracing::warn!(script, %request_id, "request lost its isolate before a response");
     plain(
         StatusCode::SERVICE_UNAVAILABLE,
         "Service Unavailable: the script's isolate was stopped by a limit; retry the request.\n",
@@ -50,9 +51,10 @@ pub fn discarded_response(script: &str) -> Response<EdgeBody> {
 }
 
 /// The response when the script took longer than its wall-time limit.
-pub fn wall_time_response(script: &str, wall: Duration) -> Response<EdgeBody> {
+pub fn wall_time_response(script: &str, request_id: RequestId, wall: Duration) -> Response<EdgeBody> {
     tracing::warn!(
         script,
+        %request_id,
         limit_ms = wall.as_millis() as u64,
         "request exceeded the wall time limit"
     );
