@@ -4,7 +4,8 @@
 //! used go first), disposal after `idle_timeout`, replacement of an isolate
 //! that a limit stopped. An isolate that leaves the cache while requests
 //! still run in it (a deploy, an eviction) is kept until they finish.
-//! Nothing here is shared between threads except the registry.
+//! Nothing here is shared between threads except the registry and the
+//! metric shards this thread alone writes (`observe`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;

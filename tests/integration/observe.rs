@@ -583,3 +583,66 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// `deploy/`: the scrape config passes `promtool check config`, and every
+/// metric the Grafana dashboard queries is one that islet exports.
+#[tokio::test]
+async fn the_scrape_config_is_valid_and_the_dashboard_queries_exported_metrics() {
+    let deploy = Path::new(env!("CARGO_MANIFEST_DIR")).join("../deploy");
+    let dir = TempDir::new("deploy-files");
+    std::fs::copy(deploy.join("prometheus.yml"), dir.path.join("prometheus.yml")).unwrap();
+    std::fs::write(dir.path.join("islet-admin-token"), ADMIN_TOKEN).unwrap();
+    let out = std::process::Command::new("promtool")
+        .args(["check", "config"])
+        .arg(dir.path.join("prometheus.yml"))
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run promtool ({e}): install it with `apt-get install -y prometheus`"));
+    assert!(
+        out.status.success(),
+        "promtool check config: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let node = node_with_script(&dir.path, "dashboarded").await;
+    assert_eq!(get(&node, "dashboarded", "/kv").await.status, 200);
+    let scrape = scrape_until(&node, |m| {
+        m.value("islet_kv_operations_total", &[("op", "put")]).is_some()
+    })
+    .await;
+    let exported: Vec<&str> = scrape
+        .text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split(' ').next())
+        .collect();
+
+    let dashboard: Value =
+        serde_json::from_str(&std::fs::read_to_string(deploy.join("grafana/islet-dashboard.json")).unwrap()).unwrap();
+    let mut queried = Vec::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            queried.extend(metric_names(expr));
+        }
+    }
+    assert!(queried.len() >= 10, "{queried:?}");
+    for name in &queried {
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|suffix| name.strip_suffix(suffix).filter(|f| exported.contains(f)))
+            .unwrap_or(name);
+        assert!(
+            exported.contains(&family),
+            "the dashboard queries {name}, which islet does not export"
+        );
+    }
+}
+
+/// The metric names (`islet_...`, `process_...`) in a PromQL expression.
+fn metric_names(expr: &str) -> Vec<String> {
+    expr.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|word| word.starts_with("islet_") || word.starts_with("process_"))
+        .map(str::to_string)
+        .collect()
+}
