@@ -7,10 +7,14 @@
 //! - `kv`: KV get and put rates through a script, embedded and Redis
 //!   (see `kv.rs`).
 //!
+//! - `metrics`: the cost of recording a request's metrics, and of a
+//!   scrape (see `metrics.rs`).
+//!
 //! Usage: `cargo run --release -p islet-bench -- cold-start [--scripts 200]`
 //! Throughput against Deno and workerd is `bench/throughput.sh`.
 
 mod kv;
+mod metrics;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -441,8 +445,11 @@ fn main() {
             rt.block_on(bench_neighbours(workers, 10));
         }
         Some("kv") => kv::run(&args),
+        Some("metrics") => metrics::run(&args),
         Some(other) => {
-            eprintln!("unknown benchmark {other:?}; available: cold-start, dispatch, cpu-limit, kv");
+            eprintln!(
+                "unknown benchmark {other:?}; available: cold-start, dispatch, cpu-limit, neighbours, kv, metrics"
+            );
             std::process::exit(2);
         }
     }
