@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::{fixture, fixture_path, multipart, send, try_send, TempDir, TestNode, ADMIN_TOKEN};
+use crate::common::{fixture, fixture_path, multipart, send, try_send, KillOnDrop, TempDir, TestNode, ADMIN_TOKEN};
 use islet_runtime::deploy::{self, DeployArgs};
 
 fn hello(text: &str) -> String {
@@ -910,16 +910,6 @@ fn crash_child_node() {
     std::fs::write(dir.join("edge-addr"), node.edge_addr.to_string()).unwrap();
     std::fs::rename(&tmp, dir.join("admin-addr")).unwrap();
     node.wait();
-}
-
-/// Kills the child if the test fails before it does.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 const CRASH_SCRIPTS: usize = 3;

@@ -487,3 +487,13 @@ impl Drop for RedisServer {
         let _ = self.child.wait();
     }
 }
+
+/// A child process killed when the test ends, even by a failed assertion.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -14,7 +14,7 @@ use http_body_util::{BodyExt, Empty};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{fixture, multipart, node_config, send, TempDir, TestNode, TestResponse, ADMIN_TOKEN};
+use crate::common::{fixture, multipart, node_config, send, KillOnDrop, TempDir, TestNode, TestResponse, ADMIN_TOKEN};
 
 /// The script the tests deploy, bound to this KV namespace.
 const NAMESPACE: &str = "observed-ns";
@@ -572,16 +572,6 @@ async fn request_and_console_logs_are_json_lines_with_the_request_id() {
     assert_eq!(console["message"], "hello from /hello");
     assert_eq!(console["script"], "logged");
     assert_eq!(console["request_id"], hello["request_id"]);
-}
-
-/// Kills the child if the test fails before it ends.
-struct KillOnDrop(std::process::Child);
-
-impl Drop for KillOnDrop {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// `deploy/`: the scrape config passes `promtool check config`, and every
