@@ -195,6 +195,11 @@ impl Worker {
         &self.observe
     }
 
+    /// This thread's isolate and routing figures.
+    pub fn thread_stats(&self) -> &ThreadStats {
+        &self.thread_stats
+    }
+
     fn update_isolate_gauge(&self) {
         self.thread_stats
             .set_isolates(self.isolates.borrow().len() + self.retiring.borrow().len());

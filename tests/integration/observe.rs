@@ -636,3 +636,28 @@ fn metric_names(expr: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+#[tokio::test]
+async fn requests_that_match_no_route_are_counted_as_origin_or_no_route() {
+    let dir = TempDir::new("metrics-unrouted");
+    let without_origin = TestNode::start(&dir.path);
+    assert_eq!(without_origin.edge_get("nowhere.test", "/").await.status, 404);
+    let m = scrape_until(&without_origin, |m| m.value("islet_no_route_total", &[]) == Some(1.0)).await;
+    assert_eq!(m.value("islet_origin_requests_total", &[("status", "2xx")]), Some(0.0));
+    without_origin.stop();
+
+    let origin = crate::netkit::OriginServer::start();
+    let dir = TempDir::new("metrics-origin");
+    let mut config = node_config(&dir.path);
+    config.origin.url = Some(origin.url(""));
+    let node = TestNode::start_with(&config);
+    let res = node.edge_get("origin.test", "/page").await;
+    assert_eq!(res.status, 200);
+    assert_eq!(res.text(), "origin GET /page");
+    let m = scrape_until(&node, |m| {
+        m.value("islet_origin_requests_total", &[("status", "2xx")]) == Some(1.0)
+    })
+    .await;
+    assert_eq!(m.value("islet_no_route_total", &[]), Some(0.0));
+    promtool_check(&m.text);
+}

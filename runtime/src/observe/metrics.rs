@@ -139,8 +139,7 @@ impl ScriptStats {
     /// Records one finished request.
     pub fn record_request(&self, r: RequestFigures) {
         let s = &self.shard;
-        let class = usize::from(r.status / 100).clamp(1, 5) - 1;
-        s.requests[class].fetch_add(1, Ordering::Relaxed);
+        s.requests[status_class(r.status)].fetch_add(1, Ordering::Relaxed);
         s.duration
             .observe_ns(u64::try_from(r.duration.as_nanos()).unwrap_or(u64::MAX));
         s.cpu.observe_ns(r.cpu_ns);
@@ -167,6 +166,10 @@ pub struct ThreadStats {
     startup: HistogramShard,
     isolates: AtomicI64,
     spares: AtomicI64,
+    /// Requests that matched no route and went to the origin, by status class.
+    origin: [AtomicU64; 5],
+    /// Requests that matched no route, with no origin configured.
+    no_route: AtomicU64,
 }
 
 impl ThreadStats {
@@ -185,6 +188,21 @@ impl ThreadStats {
     pub fn set_spares(&self, n: usize) {
         self.spares.store(n as i64, Ordering::Relaxed);
     }
+
+    /// Records a request that matched no route: sent to the origin, which
+    /// answered `status` (or islet did, 502/504), or answered 404 (`None`:
+    /// no origin configured).
+    pub fn record_unrouted(&self, origin_status: Option<u16>) {
+        match origin_status {
+            Some(status) => self.origin[status_class(status)].fetch_add(1, Ordering::Relaxed),
+            None => self.no_route.fetch_add(1, Ordering::Relaxed),
+        };
+    }
+}
+
+/// Index in [`STATUS_CLASSES`] of `status`.
+fn status_class(status: u16) -> usize {
+    usize::from(status / 100).clamp(1, 5) - 1
 }
 
 /// Calls of one KV namespace, by kind.
@@ -283,6 +301,8 @@ impl Metrics {
             startup: HistogramShard::new(ISOLATE_STARTUP),
             isolates: AtomicI64::new(0),
             spares: AtomicI64::new(0),
+            origin: Default::default(),
+            no_route: AtomicU64::new(0),
         });
         threads.push(t.clone());
         t
@@ -407,8 +427,13 @@ impl Metrics {
         let threads: Vec<Arc<ThreadStats>> = lock(&self.threads).clone();
         let mut startup = HistogramTotal::new(ISOLATE_STARTUP);
         let (mut isolates, mut spares) = (vec![], vec![]);
+        let (mut origin, mut no_route) = ([0u64; 5], 0u64);
         for t in &threads {
             startup.add(&t.startup);
+            for (total, n) in origin.iter_mut().zip(&t.origin) {
+                *total += n.load(Ordering::Relaxed);
+            }
+            no_route += t.no_route.load(Ordering::Relaxed);
             let index = t.index.to_string();
             isolates.push(gauge(&[("thread", &index)], t.isolates.load(Ordering::Relaxed) as f64));
             spares.push(gauge(&[("thread", &index)], t.spares.load(Ordering::Relaxed) as f64));
@@ -435,6 +460,30 @@ impl Metrics {
                 "Isolates made ahead of time on each worker thread, ready for a cold start.",
                 MetricType::GAUGE,
                 spares,
+            ),
+            family(
+                "islet_origin_requests_total",
+                "Requests that matched no route and went to the origin, by status class (islet's 502/504 included).",
+                MetricType::COUNTER,
+                if threads.is_empty() {
+                    vec![]
+                } else {
+                    STATUS_CLASSES
+                        .iter()
+                        .zip(origin)
+                        .map(|(class, n)| counter(&[("status", class)], n as f64))
+                        .collect()
+                },
+            ),
+            family(
+                "islet_no_route_total",
+                "Requests that matched no route, answered 404 (no origin configured).",
+                MetricType::COUNTER,
+                if threads.is_empty() {
+                    vec![]
+                } else {
+                    vec![counter(&[], no_route as f64)]
+                },
             ),
         ]
     }

@@ -50,9 +50,14 @@ pub async fn handle(
                 } else {
                     OutBody::Stream(Box::pin(body.map_err(Into::into)))
                 };
-                origin.forward(parts, body, client).await
+                let res = origin.forward(parts, body, client).await;
+                worker.thread_stats().record_unrouted(Some(res.status().as_u16()));
+                res
             }
-            None => plain(StatusCode::NOT_FOUND, "No route matches this request.\n"),
+            None => {
+                worker.thread_stats().record_unrouted(None);
+                plain(StatusCode::NOT_FOUND, "No route matches this request.\n")
+            }
         };
     };
     let request_id = next_request_id();
