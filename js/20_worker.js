@@ -6,7 +6,7 @@
 // internals.dispatchFetch(rid, method, url, hasBody) per request; the
 // response goes back through ops.op_respond / op_respond_error, and
 // ops.op_request_done frees the request once its body and waitUntil work
-// are over.
+// are over (op_respond does that itself when nothing is left).
 
 const {
   ArrayPrototypePush, ObjectDefineProperty, ObjectFreeze, PromiseAllSettled,
@@ -145,6 +145,10 @@ function finish(rid, ctx, pump) {
   PromisePrototypeThen(PromiseAllSettled(pending), () => ops.op_request_done(rid));
 }
 
+// In op_respond's status argument: the request is over with this call
+// (must match RESPOND_DONE in bindings/src/body.rs).
+const RESPOND_DONE = 0x10000;
+
 // op_respond takes up to three headers as arguments (cheap for Rust to
 // read), more as one flat array.
 function sendHead(rid, status, body, headers) {
@@ -173,6 +177,12 @@ function respond(rid, ctx, response) {
   const value = inner.wholeValue();
   let pump = null;
   if (value !== null) {
+    if (pendingOf(ctx).length === 0) {
+      // Nothing left to wait for: op_respond frees the request too.
+      if (!inner.isNone()) inner.used = true;
+      sendHead(rid, response.status | RESPOND_DONE, value, responseHeaders(response));
+      return;
+    }
     sendHead(rid, response.status, value, responseHeaders(response));
   } else {
     // A fetched body still unread goes from upstream to the client in Rust.
