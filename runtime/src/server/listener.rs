@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
+use super::coarse_timer::CoarseTimer;
 use super::edge;
 use super::proxy::{ClientInfo, Origin};
 use crate::worker::Worker;
@@ -203,7 +204,7 @@ where
     let mut builder = auto::Builder::new(LocalExec);
     builder
         .http1()
-        .timer(TokioTimer::new())
+        .timer(CoarseTimer)
         .header_read_timeout(p.header_read_timeout)
         .max_buf_size(p.max_header_bytes.max(8192))
         // Head and body in one buffer and one `send`: cheaper than
