@@ -16,7 +16,7 @@ const {
 
 // Runtime pieces from earlier files, captured once (a lookup on the large
 // `internals` object would cost more on every request).
-const { newIncomingRequest, requestInner, Response, responseInner, headersFlat, headersList, responseHeaders, pumpStream, reportError, inspect, URL, Event, DOMException, Request, takeFetchBody } = internals;
+const { newIncomingRequest, requestInner, Response, responseInner, headersFlat, headersList, responseHeaders, responsePendingContentType, pumpStream, reportError, inspect, URL, Event, DOMException, Request, takeFetchBody } = internals;
 
 // Service-worker listeners by type.
 const listeners = { fetch: [], scheduled: [] };
@@ -151,7 +151,14 @@ const RESPOND_DONE = 0x10000;
 
 // op_respond takes up to three headers as arguments (cheap for Rust to
 // read), more as one flat array.
-function sendHead(rid, status, body, headers) {
+function sendHead(rid, status, body, response) {
+  const type = responsePendingContentType(response);
+  if (type !== undefined) {
+    // No Headers object was made: the body's content type is all there is.
+    if (type === null) return ops.op_respond(rid, status, body);
+    return ops.op_respond(rid, status, body, "content-type", type);
+  }
+  const headers = responseHeaders(response);
   const list = headersList(headers);
   switch (list.length) {
     case 0:
@@ -180,18 +187,18 @@ function respond(rid, ctx, response) {
     if (pendingOf(ctx).length === 0) {
       // Nothing left to wait for: op_respond frees the request too.
       if (!inner.isNone()) inner.used = true;
-      sendHead(rid, response.status | RESPOND_DONE, value, responseHeaders(response));
+      sendHead(rid, response.status | RESPOND_DONE, value, response);
       return;
     }
-    sendHead(rid, response.status, value, responseHeaders(response));
+    sendHead(rid, response.status, value, response);
   } else {
     // A fetched body still unread goes from upstream to the client in Rust.
     const upstream = takeFetchBody(inner.stream());
     if (upstream !== 0) {
-      sendHead(rid, response.status, upstream, responseHeaders(response));
+      sendHead(rid, response.status, upstream, response);
     } else {
       const pair = ops.op_body_stream_open();
-      sendHead(rid, response.status, pair[1], responseHeaders(response));
+      sendHead(rid, response.status, pair[1], response);
       pump = PromisePrototypeThen(pumpStream(inner.stream(), pair[0]), undefined, (err) => {
         reportError(err);
       });
