@@ -11,6 +11,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use islet_bindings::fetch::body::OutBody;
 use islet_bindings::http_types::{PassThrough, RequestBody, ResponseBody, ResponseHead};
+use tokio::sync::oneshot::error::TryRecvError;
 
 use super::body::EdgeBody;
 use super::outcome;
@@ -34,9 +35,8 @@ pub async fn handle(
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| parts.uri.authority().map(http::uri::Authority::as_str))
-        .unwrap_or("localhost")
-        .to_string();
-    let host = strip_port(&authority);
+        .unwrap_or("localhost");
+    let host = strip_port(authority);
     let path = parts.uri.path();
     let route = worker.registry.route(host, path);
     let Some(script) = route else {
@@ -47,7 +47,9 @@ pub async fn handle(
                 } else {
                     OutBody::Stream(Box::pin(body.map_err(Into::into)))
                 };
-                origin.forward(parts, body, client).await
+                // Boxed, here and below: a future awaited inline makes this
+                // one (moved on every request) as large as itself.
+                Box::pin(origin.forward(parts, body, client)).await
             }
             None => plain(StatusCode::NOT_FOUND, "No route matches this request.\n"),
         };
@@ -68,7 +70,7 @@ pub async fn handle(
     let path_and_query = parts.uri.path_and_query().map_or("/", http::uri::PathAndQuery::as_str);
     let mut url = String::with_capacity(8 + authority.len() + path_and_query.len());
     url.push_str(if client.tls { "https://" } else { "http://" });
-    url.push_str(&authority);
+    url.push_str(authority);
     url.push_str(path_and_query);
     let body: Option<RequestBody> = if body.is_end_stream() {
         None
@@ -78,18 +80,26 @@ pub async fn handle(
     // Kept for ctx.passThroughOnException(): the head goes to the origin
     // if the script fails.
     let target = origin.map(|o| (o, parts.method.clone(), parts.uri.clone()));
-    let pending = iso.borrow_mut().dispatch_fetch(IncomingRequest {
+    let mut pending = iso.borrow_mut().dispatch_fetch(IncomingRequest {
         method: parts.method.as_str(),
         url: &url,
         headers: parts.headers,
         body,
     });
     let wall = iso.borrow().limits().wall;
-    match tokio::time::timeout(wall, pending).await {
+    // Most handlers answer during the dispatch: no timer for those.
+    let answered = match pending.try_recv() {
+        Ok(head) => Ok(Ok(head)),
+        Err(TryRecvError::Empty) => Box::pin(tokio::time::timeout(wall, pending))
+            .await
+            .map(|r| r.map_err(|_| ())),
+        Err(TryRecvError::Closed) => Ok(Err(())),
+    };
+    match answered {
         Ok(Ok(Ok(head))) => {
             worker.record_success(&script.name);
             match head.body {
-                ResponseBody::PassThrough(pass) => pass_through(&script.name, *pass, target, client).await,
+                ResponseBody::PassThrough(pass) => Box::pin(pass_through(&script.name, *pass, target, client)).await,
                 _ => build_response(head),
             }
         }
