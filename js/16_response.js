@@ -21,7 +21,10 @@ const REDIRECT_STATUS = { 301: true, 302: true, 303: true, 307: true, 308: true 
 class Response {
   #status = 200;
   #statusText = "";
-  #headers;
+  // Made on first use: most responses are sent without a script ever
+  // reading their headers, and then only the body's content type is sent.
+  #headers = null;
+  #contentType = null; // the body's content type while #headers is null
   #body;
   #type = "default";
   #url = "";
@@ -42,8 +45,10 @@ class Response {
       if (!RegExpPrototypeTest(REASON, text)) throw new TypeError("Failed to construct 'Response': Invalid statusText");
       this.#statusText = text;
     }
-    this.#headers = init.headers === undefined ? new Headers() : new Headers(init.headers);
-    headersSetGuard(this.#headers, "response");
+    if (init.headers !== undefined) {
+      this.#headers = new Headers(init.headers);
+      headersSetGuard(this.#headers, "response");
+    }
     if (body !== null && body !== undefined) {
       if (isNullBodyStatus(this.#status)) {
         throw new TypeError("Failed to construct 'Response': Response with null body status cannot have body");
@@ -51,7 +56,10 @@ class Response {
       const inner = InnerBody.extract(body);
       const type = inner.contentType;
       this.#body = inner;
-      if (type !== null && !this.#headers.has("content-type")) headersAppendTrusted(this.#headers, "content-type", type);
+      if (type !== null) {
+        if (this.#headers === null) this.#contentType = type;
+        else if (!this.#headers.has("content-type")) headersAppendTrusted(this.#headers, "content-type", type);
+      }
     } else {
       this.#body = InnerBody.none();
     }
@@ -61,7 +69,8 @@ class Response {
     const text = JSONStringify(data);
     if (text === undefined) throw new TypeError("Failed to execute 'json' on 'Response': The data is not JSON serializable");
     const res = new Response(text, init);
-    res.#headers.set("content-type", "application/json");
+    if (res.#headers === null) res.#contentType = "application/json";
+    else res.#headers.set("content-type", "application/json");
     return res;
   }
 
@@ -76,8 +85,9 @@ class Response {
       throw new RangeError("Failed to execute 'redirect' on 'Response': Invalid status code " + status);
     }
     const res = new Response(null, { status });
-    res.#headers.set("location", parsed.href);
-    headersSetGuard(res.#headers, "immutable");
+    const headers = res.#materialize();
+    headers.set("location", parsed.href);
+    headersSetGuard(headers, "immutable");
     return res;
   }
 
@@ -85,12 +95,25 @@ class Response {
     const res = new Response(null);
     res.#type = "error";
     res.#status = 0;
-    headersSetGuard(res.#headers, "immutable");
+    headersSetGuard(res.#materialize(), "immutable");
     return res;
   }
 
   static _inner(r) { return r.#body; }
-  static _headers(r) { return r.#headers; }
+  static _headers(r) { return r.#materialize(); }
+  // For sending: the content type alone (a string or null) while no
+  // Headers object was made, else undefined (send the Headers).
+  static _pendingContentType(r) { return r.#headers === null ? r.#contentType : undefined; }
+
+  #materialize() {
+    if (this.#headers === null) {
+      const headers = new Headers();
+      headersSetGuard(headers, "response");
+      if (this.#contentType !== null) headersAppendTrusted(headers, "content-type", this.#contentType);
+      this.#headers = headers;
+    }
+    return this.#headers;
+  }
   // For fetch(): the final URL, and whether redirects led there.
   static _setUrl(r, url, redirected = false) {
     r.#url = url;
@@ -103,13 +126,13 @@ class Response {
   get status() { return this.#status; }
   get ok() { return this.#status >= 200 && this.#status <= 299; }
   get statusText() { return this.#statusText; }
-  get headers() { return this.#headers; }
+  get headers() { return this.#materialize(); }
   get webSocket() { return null; }
   get cf() { return undefined; }
 
   clone() {
     if (this.#body.disturbed()) throw new TypeError("Failed to execute 'clone' on 'Response': Response body is already used");
-    const res = new Response(null, { status: this.#status === 0 ? 200 : this.#status, statusText: this.#statusText, headers: this.#headers });
+    const res = new Response(null, { status: this.#status === 0 ? 200 : this.#status, statusText: this.#statusText, headers: this.#materialize() });
     res.#status = this.#status;
     res.#type = this.#type;
     res.#url = this.#url;
@@ -124,9 +147,11 @@ const responseHeaders = Response._headers;
 internals.mixBody(Response, responseInner, responseHeaders);
 internals.responseInner = responseInner;
 internals.responseHeaders = responseHeaders;
+internals.responsePendingContentType = Response._pendingContentType;
 internals.responseSetUrl = Response._setUrl;
 delete Response._inner;
 delete Response._headers;
+delete Response._pendingContentType;
 delete Response._setUrl;
 internals.Response = Response;
 internals.defineGlobals({ Response });

@@ -6,7 +6,7 @@
 // internals.dispatchFetch(rid, method, url, hasBody) per request; the
 // response goes back through ops.op_respond / op_respond_error, and
 // ops.op_request_done frees the request once its body and waitUntil work
-// are over.
+// are over (op_respond does that itself when nothing is left).
 
 const {
   ArrayPrototypePush, ObjectDefineProperty, ObjectFreeze, PromiseAllSettled,
@@ -16,7 +16,7 @@ const {
 
 // Runtime pieces from earlier files, captured once (a lookup on the large
 // `internals` object would cost more on every request).
-const { newIncomingRequest, requestInner, Response, responseInner, headersFlat, headersList, responseHeaders, pumpStream, reportError, inspect, URL, Event, DOMException, Request, takeFetchBody } = internals;
+const { newIncomingRequest, requestInner, Response, responseInner, headersFlat, headersList, responseHeaders, responsePendingContentType, pumpStream, reportError, inspect, URL, Event, DOMException, Request, takeFetchBody } = internals;
 
 // Service-worker listeners by type.
 const listeners = { fetch: [], scheduled: [] };
@@ -145,9 +145,20 @@ function finish(rid, ctx, pump) {
   PromisePrototypeThen(PromiseAllSettled(pending), () => ops.op_request_done(rid));
 }
 
+// In op_respond's status argument: the request is over with this call
+// (must match RESPOND_DONE in bindings/src/body.rs).
+const RESPOND_DONE = 0x10000;
+
 // op_respond takes up to three headers as arguments (cheap for Rust to
 // read), more as one flat array.
-function sendHead(rid, status, body, headers) {
+function sendHead(rid, status, body, response) {
+  const type = responsePendingContentType(response);
+  if (type !== undefined) {
+    // No Headers object was made: the body's content type is all there is.
+    if (type === null) return ops.op_respond(rid, status, body);
+    return ops.op_respond(rid, status, body, "content-type", type);
+  }
+  const headers = responseHeaders(response);
   const list = headersList(headers);
   switch (list.length) {
     case 0:
@@ -173,15 +184,21 @@ function respond(rid, ctx, response) {
   const value = inner.wholeValue();
   let pump = null;
   if (value !== null) {
-    sendHead(rid, response.status, value, responseHeaders(response));
+    if (pendingOf(ctx).length === 0) {
+      // Nothing left to wait for: op_respond frees the request too.
+      if (!inner.isNone()) inner.used = true;
+      sendHead(rid, response.status | RESPOND_DONE, value, response);
+      return;
+    }
+    sendHead(rid, response.status, value, response);
   } else {
     // A fetched body still unread goes from upstream to the client in Rust.
     const upstream = takeFetchBody(inner.stream());
     if (upstream !== 0) {
-      sendHead(rid, response.status, upstream, responseHeaders(response));
+      sendHead(rid, response.status, upstream, response);
     } else {
       const pair = ops.op_body_stream_open();
-      sendHead(rid, response.status, pair[1], responseHeaders(response));
+      sendHead(rid, response.status, pair[1], response);
       pump = PromisePrototypeThen(pumpStream(inner.stream(), pair[0]), undefined, (err) => {
         reportError(err);
       });

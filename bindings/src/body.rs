@@ -176,9 +176,15 @@ fn op_body_abort(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, 
     }
 }
 
+/// Set in op_respond's status argument when the request is over with the
+/// response (a whole body, no `waitUntil` work): the call also does what
+/// `op_request_done` would, which saves JS a second host call.
+const RESPOND_DONE: u32 = 1 << 16;
+
 /// `(requestId, status, body, name0, value0, name1, value1, ...)` or
 /// `(requestId, status, body, [name, value, ...])`, where body is
-/// undefined/null, a string, bytes, or the reader rid of a streamed body.
+/// undefined/null, a string, bytes, or the reader rid of a streamed body,
+/// and status may carry [`RESPOND_DONE`].
 /// Headers come as arguments when there are few (reading arguments is much
 /// cheaper than reading array elements), as one flat array otherwise.
 fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
@@ -186,8 +192,9 @@ fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv
         Ok(r) => r,
         Err(e) => return throw(scope, e),
     };
-    let status = v8_util::arg_u32(&args, 1).unwrap_or(200);
-    let status = u16::try_from(status).unwrap_or(500);
+    let flags = v8_util::arg_u32(&args, 1).unwrap_or(200);
+    let done = flags & RESPOND_DONE != 0;
+    let status = u16::try_from(flags & !RESPOND_DONE).unwrap_or(500);
     let headers = if args.length() == 4 && args.get(3).is_array() {
         match v8::Local::<v8::Array>::try_from(args.get(3)) {
             Ok(list) => read_header_list(scope, list),
@@ -218,14 +225,31 @@ fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv
             None => return throw(scope, BindingError::Type("unsupported response body".into())),
         }
     };
-    host::state(scope).respond(rid, Ok(ResponseHead { status, headers, body }));
+    let head = Ok(ResponseHead { status, headers, body });
+    let st = host::state(scope);
+    if done {
+        st.respond_and_finish(rid, head);
+    } else {
+        st.respond(rid, head);
+    }
 }
 
 /// UTF-8 bytes of a JS string, written straight into their buffer.
 fn string_bytes(scope: &mut v8::PinScope, text: v8::Local<v8::String>) -> Bytes {
+    let units = text.length();
+    // ASCII text in a one-byte string is its own UTF-8: a plain copy.
+    if units <= 4096 && text.is_onebyte() {
+        let mut buf: Vec<u8> = Vec::with_capacity(units);
+        text.write_one_byte_uninit_v2(scope, 0, buf.spare_capacity_mut(), v8::WriteFlags::empty());
+        // SAFETY: V8 wrote `units` bytes (the whole string) into the
+        // spare capacity, which is exactly `units` long.
+        unsafe { buf.set_len(units) };
+        if buf.is_ascii() {
+            return Bytes::from(buf);
+        }
+    }
     // Short strings: 3 bytes per UTF-16 unit always suffice, which saves a
     // pass to measure; long ones are measured so memory is not tripled.
-    let units = text.length();
     let capacity = if units <= 4096 {
         units * 3
     } else {
@@ -241,6 +265,91 @@ fn string_bytes(scope: &mut v8::PinScope, text: v8::Local<v8::String>) -> Bytes 
     // SAFETY: V8 initialised the first `written` bytes of the spare capacity.
     unsafe { buf.set_len(written.min(capacity)) };
     Bytes::from(buf)
+}
+
+/// Header names and values a script sends again and again (mostly its
+/// literals), found by the V8 string's hash and checked byte for byte
+/// instead of parsed and copied on every response. Direct-mapped: a miss
+/// replaces the slot.
+pub struct HeaderCache {
+    names: Box<[Option<(i32, http::HeaderName)>]>,
+    values: Box<[Option<(i32, http::HeaderValue)>]>,
+}
+
+/// Slots of each table of the cache (a power of two).
+const HEADER_CACHE_SLOTS: usize = 64;
+/// Longest name or value the cache holds, bytes.
+const HEADER_CACHE_MAX_LEN: usize = 128;
+
+impl Default for HeaderCache {
+    fn default() -> Self {
+        HeaderCache {
+            names: vec![None; HEADER_CACHE_SLOTS].into_boxed_slice(),
+            values: vec![None; HEADER_CACHE_SLOTS].into_boxed_slice(),
+        }
+    }
+}
+
+/// The ASCII bytes of a short one-byte string, copied into `buf`; None for
+/// anything else (which takes the general path).
+fn short_ascii<'b>(
+    scope: &v8::PinScope,
+    s: v8::Local<v8::String>,
+    buf: &'b mut [std::mem::MaybeUninit<u8>; HEADER_CACHE_MAX_LEN],
+) -> Option<&'b [u8]> {
+    let len = s.length();
+    if len == 0 || len > HEADER_CACHE_MAX_LEN || !s.is_onebyte() {
+        return None;
+    }
+    s.write_one_byte_uninit_v2(scope, 0, &mut buf[..len], v8::WriteFlags::empty());
+    // SAFETY: V8 wrote the whole string, `len` bytes, into `buf[..len]`.
+    let bytes = unsafe { std::slice::from_raw_parts(buf.as_ptr().cast::<u8>(), len) };
+    bytes.is_ascii().then_some(bytes)
+}
+
+fn slot_of(hash: i32) -> usize {
+    // Only the low bits pick the slot: the cast cannot lose them.
+    #[allow(clippy::cast_sign_loss)]
+    let h = hash as u32 as usize;
+    h & (HEADER_CACHE_SLOTS - 1)
+}
+
+/// The header name for a JS string, from the cache when it was seen before.
+fn cached_name(scope: &mut v8::PinScope, s: v8::Local<v8::String>) -> Option<Option<http::HeaderName>> {
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); HEADER_CACHE_MAX_LEN];
+    let bytes = short_ascii(scope, s, &mut buf)?;
+    let hash = s.get_identity_hash().get();
+    let slot = slot_of(hash);
+    let cache = &mut host::state(scope).header_cache;
+    if let Some((h, name)) = &cache.names[slot] {
+        if *h == hash && name.as_str().as_bytes() == bytes {
+            return Some(Some(name.clone()));
+        }
+    }
+    let name = http::HeaderName::from_bytes(bytes).ok();
+    if let Some(n) = &name {
+        cache.names[slot] = Some((hash, n.clone()));
+    }
+    Some(name)
+}
+
+/// The header value for a JS string, from the cache when it was seen before.
+fn cached_value(scope: &mut v8::PinScope, s: v8::Local<v8::String>) -> Option<Option<http::HeaderValue>> {
+    let mut buf = [std::mem::MaybeUninit::<u8>::uninit(); HEADER_CACHE_MAX_LEN];
+    let bytes = short_ascii(scope, s, &mut buf)?;
+    let hash = s.get_identity_hash().get();
+    let slot = slot_of(hash);
+    let cache = &mut host::state(scope).header_cache;
+    if let Some((h, value)) = &cache.values[slot] {
+        if *h == hash && value.as_bytes() == bytes {
+            return Some(Some(value.clone()));
+        }
+    }
+    let value = http::HeaderValue::from_bytes(bytes).ok();
+    if let Some(v) = &value {
+        cache.values[slot] = Some((hash, v.clone()));
+    }
+    Some(value)
 }
 
 /// Header values scripts set most often, kept as static values so that no
@@ -274,6 +383,12 @@ fn append_header(
     ) else {
         return;
     };
+    if let (Some(name), Some(value)) = (cached_name(scope, name), cached_value(scope, value)) {
+        if let (Some(name), Some(value)) = (name, value) {
+            headers.append(name, value);
+        }
+        return;
+    }
     let mut name_buf = [std::mem::MaybeUninit::<u8>::uninit(); 64];
     let name = name.to_rust_cow_lossy(scope, &mut name_buf);
     let Ok(name) = http::HeaderName::from_bytes(name.as_bytes()) else {
@@ -336,12 +451,6 @@ fn op_respond_error(scope: &mut v8::PinScope, args: v8::FunctionCallbackArgument
 /// `(requestId)`: the request and its `waitUntil` work are over; frees it.
 fn op_request_done(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
     if let Ok(rid) = v8_util::arg_u32(&args, 0) {
-        let st = host::state(scope);
-        if let Ok(slot) = st.resources.take::<RequestSlot>(rid) {
-            st.live_requests = st.live_requests.saturating_sub(1);
-            if slot.responder.is_some() {
-                st.awaiting_response = st.awaiting_response.saturating_sub(1);
-            }
-        }
+        host::state(scope).request_done(rid);
     }
 }

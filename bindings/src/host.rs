@@ -150,6 +150,8 @@ pub struct HostState {
     pub current_request: u32,
     /// Budgets of each request of this isolate's script.
     pub limits: crate::limits::RequestLimits,
+    /// Response header names and values seen before (`op_respond`).
+    pub(crate) header_cache: crate::body::HeaderCache,
 }
 
 /// What bindings report about one script's activity: its console output
@@ -189,6 +191,7 @@ impl HostState {
             pending_ops: 0,
             current_request: 0,
             limits: crate::limits::RequestLimits::default(),
+            header_cache: crate::body::HeaderCache::default(),
         }
     }
 
@@ -221,6 +224,28 @@ impl HostState {
             .get::<RequestSlot>(self.current_request)
             .ok()
             .map(|slot| slot.request_id)
+    }
+
+    /// Delivers a response head for request `id` and frees the request:
+    /// `respond` and `request_done` in one.
+    pub fn respond_and_finish(&mut self, id: u32, head: Result<ResponseHead, ScriptFailure>) {
+        if let Ok(slot) = self.resources.take::<RequestSlot>(id) {
+            self.live_requests = self.live_requests.saturating_sub(1);
+            if let Some(responder) = slot.responder {
+                self.awaiting_response = self.awaiting_response.saturating_sub(1);
+                let _ = responder.send(head);
+            }
+        }
+    }
+
+    /// Request `id` and its `waitUntil` work are over: frees it.
+    pub fn request_done(&mut self, id: u32) {
+        if let Ok(slot) = self.resources.take::<RequestSlot>(id) {
+            self.live_requests = self.live_requests.saturating_sub(1);
+            if slot.responder.is_some() {
+                self.awaiting_response = self.awaiting_response.saturating_sub(1);
+            }
+        }
     }
 
     /// Delivers a response head for request `id` to its waiting responder.

@@ -2,10 +2,10 @@
 //! by all worker threads. Readers take a lock-free snapshot (arc-swap); a
 //! deploy builds a new map and swaps it in atomically.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use rustc_hash::FxHashMap as HashMap;
 
 use crate::router::{Route, RouteTable};
 use crate::script::{ScriptVersion, SharedScript};
@@ -13,6 +13,7 @@ use crate::script::{ScriptVersion, SharedScript};
 /// Scripts and routes of this node.
 #[derive(Default)]
 pub struct Registry {
+    /// By name; a fast hash (names come from the operator, not from requests).
     scripts: ArcSwap<HashMap<String, SharedScript>>,
     routes: ArcSwap<RouteTable>,
 }

@@ -23,7 +23,7 @@ use crate::script::SharedScript;
 pub struct Worker {
     /// Scripts and routes.
     pub registry: Arc<Registry>,
-    isolates: RefCell<HashMap<String, Cached>>,
+    isolates: RefCell<rustc_hash::FxHashMap<String, Cached>>,
     /// Isolates out of the cache that still have requests or work running.
     retiring: RefCell<Vec<Rc<RefCell<JsIsolate>>>>,
     /// Scripts that keep breaking their CPU or memory limits are refused
@@ -106,7 +106,7 @@ impl Worker {
             observe,
             index,
             registry,
-            isolates: RefCell::new(HashMap::new()),
+            isolates: RefCell::new(rustc_hash::FxHashMap::default()),
             retiring: RefCell::new(Vec::new()),
             penalties: RefCell::new(HashMap::new()),
             spares: RefCell::new(Vec::new()),

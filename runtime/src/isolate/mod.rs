@@ -65,6 +65,13 @@ enum Budget {
     Startup,
 }
 
+/// How an entry's CPU time is measured: by the thread's watchdog, or by
+/// the CPU clock where the watchdog could not start.
+enum Meter {
+    Watched(watchdog::Armed),
+    Unwatched(u64),
+}
+
 /// Source of `Core::id`.
 static NEXT_ISOLATE_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
@@ -386,11 +393,9 @@ impl Core {
         if let Some(st) = self.isolate.get_slot_mut::<HostState>() {
             st.current_request = request;
         }
-        let start = watchdog::thread_cpu_now();
-        WATCHDOG.with(|w| {
-            if let Some(w) = w {
-                w.arm(start.saturating_add(allowed_ns), self.id, &self.handle);
-            }
+        let armed = WATCHDOG.with(|w| match w {
+            Some(w) => Meter::Watched(w.arm(allowed_ns, self.id, &self.handle)),
+            None => Meter::Unwatched(watchdog::thread_cpu_now()),
         });
         let result = {
             let hooks = &self.hooks;
@@ -403,8 +408,14 @@ impl Core {
             scope.perform_microtask_checkpoint();
             result
         };
-        let fired = WATCHDOG.with(|w| w.as_ref().is_some_and(watchdog::Watchdog::disarm));
-        let used = watchdog::thread_cpu_now().saturating_sub(start);
+        let (used, fired) = WATCHDOG.with(|w| match (w, armed) {
+            (Some(w), Meter::Watched(armed)) => {
+                let m = w.disarm(armed);
+                (m.used_ns, m.fired)
+            }
+            (_, Meter::Unwatched(start)) => (watchdog::thread_cpu_now().saturating_sub(start), false),
+            (None, Meter::Watched(_)) => (0, false),
+        });
         if let Some(st) = self.isolate.get_slot_mut::<HostState>() {
             st.current_request = 0;
         }

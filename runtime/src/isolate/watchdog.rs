@@ -1,24 +1,39 @@
-//! The CPU-time watchdog of a thread that runs JavaScript.
+//! The CPU-time watchdog of a thread that runs JavaScript, and the meter
+//! that charges each entry into JS to its request.
 //!
-//! Every entry into JS arms it with a deadline on the thread's CPU clock
-//! (the time already spent by the entry's request subtracted from the
-//! budget); leaving JS disarms it. A watchdog thread sleeps until the
-//! deadline could have been reached (CPU time never runs faster than wall
-//! time), reads the worker thread's CPU clock, and calls
-//! `terminate_execution` on the isolate when the budget is spent. Arming
-//! and disarming take an uncontended lock; an arm makes a system call (to
-//! wake the watchdog) only when its deadline is earlier than the one the
-//! watchdog is waiting for, which steady traffic with equal budgets never does.
+//! Reading a thread's CPU clock is a system call (about 0.7 us here), too
+//! dear for every entry, so the hot path reads only the monotonic clock
+//! (vDSO, no system call). Arming and disarming are a few atomic stores:
+//! the entry's generation and phase in one word, its start and its budget.
+//! The watchdog thread polls while the thread is busy (every [`TICK`]) and
+//! parks while it is idle (an arm wakes it, which costs a system call only
+//! on the first entry after a quiet spell). An entry still running
+//! [`SAMPLE_AFTER`] after it started gets a sample: the watchdog reads the
+//! worker's CPU clock and the wall clock together. From then on the entry's
+//! CPU time is exact: wall time up to the sample (CPU time never runs
+//! faster than wall time, so this can only overcharge by the time the
+//! thread was preempted in that first moment) plus CPU time since. The
+//! watchdog sleeps until the budget could be spent and calls
+//! `terminate_execution` when it is. An entry shorter than [`SAMPLE_AFTER`]
+//! is charged its wall time, which is its CPU time unless the thread was
+//! preempted during it.
+//!
 //! Not for wall time (the edge's timer) nor memory (the heap callback).
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::Thread;
 use std::time::Duration;
 
-/// CPU time consumed by the calling thread, in nanoseconds.
+/// CPU time consumed by the calling thread, in nanoseconds (a system call).
 pub fn thread_cpu_now() -> u64 {
     clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+/// The monotonic clock in nanoseconds (no system call on Linux).
+fn wall_now() -> u64 {
+    clock_ns(libc::CLOCK_MONOTONIC)
 }
 
 fn clock_ns(clock: libc::clockid_t) -> u64 {
@@ -32,25 +47,44 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
     u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }
 
-#[derive(Default)]
-struct Armed {
-    /// CPU-clock time (ns) at which to terminate; 0 when disarmed.
-    deadline: u64,
-    /// Bumped on every arm, so a late decision cannot hit a later entry.
-    generation: u64,
-    /// The isolate to stop, kept between entries (a stale handle of a
-    /// disposed isolate is harmless: terminating it does nothing).
-    handle: Option<v8::IsolateHandle>,
-    /// Identifies the isolate `handle` belongs to.
-    handle_key: u64,
-    fired: bool,
+/// How often the watchdog looks at a busy thread.
+const TICK: Duration = Duration::from_millis(1);
+/// An entry running this long (ns) gets a CPU-clock sample.
+const SAMPLE_AFTER: u64 = 1_000_000;
+/// How long an idle watchdog parks before checking that its thread lives.
+const IDLE_PARK: Duration = Duration::from_millis(200);
+
+/// Phases in the low bits of [`Shared::state`]; the generation is above.
+const IDLE: u64 = 0;
+const ARMED: u64 = 1;
+const FIRED: u64 = 2;
+const PHASE: u64 = 3;
+
+/// A CPU-clock reading the watchdog took during an entry.
+#[derive(Default, Clone, Copy)]
+struct Sample {
+    /// `state` of the entry it belongs to.
+    state: u64,
+    wall: u64,
+    cpu: u64,
 }
 
 struct Shared {
-    armed: Mutex<Armed>,
-    /// The CPU-clock deadline the watchdog is waiting for (`u64::MAX` when
-    /// it is idle): an arm with an earlier deadline must wake it.
-    waiting_until: AtomicU64,
+    /// `generation << 2 | phase`: written by the worker (arm, disarm) and
+    /// by the watchdog (armed -> fired, by compare-and-swap, so a late
+    /// decision cannot hit a later entry).
+    state: AtomicU64,
+    /// Monotonic-clock time the current entry started.
+    started: AtomicU64,
+    /// CPU time the current entry may use, ns.
+    allowed: AtomicU64,
+    /// The watchdog is parked until the next arm.
+    parked: AtomicBool,
+    /// The isolate to stop, kept between entries (a stale handle of a
+    /// disposed isolate is harmless: terminating it does nothing).
+    handle: Mutex<Option<v8::IsolateHandle>>,
+    /// The latest sample, for the worker to charge a long entry exactly.
+    sample: Mutex<Sample>,
     /// CPU clock of the watched thread.
     clock: libc::clockid_t,
 }
@@ -59,10 +93,26 @@ struct Shared {
 pub struct Watchdog {
     shared: Arc<Shared>,
     thread: Thread,
+    generation: Cell<u64>,
+    /// Identifies the isolate `shared.handle` belongs to.
+    handle_key: Cell<u64>,
 }
 
-/// How long an idle watchdog parks before looking again.
-const IDLE_PARK: Duration = Duration::from_millis(200);
+/// An armed entry; hand it back to [`Watchdog::disarm`].
+#[must_use]
+pub struct Armed {
+    state: u64,
+    started: u64,
+}
+
+/// What an entry cost, as [`Watchdog::disarm`] measured it.
+pub struct Metered {
+    /// CPU time charged to the entry, ns.
+    pub used_ns: u64,
+    /// The watchdog stopped the entry (the isolate then has a pending
+    /// termination and must not run JS again).
+    pub fired: bool,
+}
 
 impl Watchdog {
     /// Starts a watchdog thread for the calling thread.
@@ -75,48 +125,67 @@ impl Watchdog {
             return Err(std::io::Error::from_raw_os_error(rc));
         }
         let shared = Arc::new(Shared {
-            armed: Mutex::new(Armed::default()),
-            waiting_until: AtomicU64::new(u64::MAX),
+            state: AtomicU64::new(IDLE),
+            started: AtomicU64::new(0),
+            allowed: AtomicU64::new(0),
+            parked: AtomicBool::new(false),
+            handle: Mutex::new(None),
+            sample: Mutex::new(Sample::default()),
             clock,
         });
         let watched = shared.clone();
         let name = std::thread::current().name().unwrap_or("worker").to_string();
         let handle = std::thread::Builder::new()
             .name(format!("{name}-watchdog"))
-            .spawn(move || watch(watched))?;
+            .spawn(move || watch(&watched))?;
         Ok(Watchdog {
             shared,
             thread: handle.thread().clone(),
+            generation: Cell::new(0),
+            handle_key: Cell::new(0),
         })
     }
 
-    /// Arms the watchdog: terminate `isolate` (identified by `key`) when
-    /// this thread's CPU clock reaches `deadline_ns`.
-    pub fn arm(&self, deadline_ns: u64, key: u64, isolate: &v8::IsolateHandle) {
-        if let Ok(mut a) = self.shared.armed.lock() {
-            a.deadline = deadline_ns.max(1);
-            a.generation = a.generation.wrapping_add(1);
-            if a.handle_key != key || a.handle.is_none() {
-                a.handle = Some(isolate.clone());
-                a.handle_key = key;
+    /// Arms the watchdog for an entry that may use `allowed_ns` of CPU
+    /// time: terminate `isolate` (identified by `key`) when it is spent.
+    pub fn arm(&self, allowed_ns: u64, key: u64, isolate: &v8::IsolateHandle) -> Armed {
+        if self.handle_key.get() != key {
+            if let Ok(mut h) = self.shared.handle.lock() {
+                *h = Some(isolate.clone());
+                self.handle_key.set(key);
             }
-            a.fired = false;
         }
-        if deadline_ns < self.shared.waiting_until.load(Ordering::Acquire) {
+        let generation = self.generation.get().wrapping_add(1) & (u64::MAX >> 2);
+        self.generation.set(generation);
+        let state = generation << 2 | ARMED;
+        let started = wall_now();
+        self.shared.started.store(started, Ordering::Relaxed);
+        self.shared.allowed.store(allowed_ns.max(1), Ordering::Relaxed);
+        // SeqCst with the load of `parked`: either the watchdog sees this
+        // entry before it parks, or this sees it parked and wakes it.
+        self.shared.state.store(state, Ordering::SeqCst);
+        if self.shared.parked.load(Ordering::SeqCst) {
             self.thread.unpark();
         }
+        Armed { state, started }
     }
 
-    /// Disarms it; returns whether it fired during the entry (the isolate
-    /// then has a pending termination and must not run JS again).
-    pub fn disarm(&self) -> bool {
-        match self.shared.armed.lock() {
-            Ok(mut a) => {
-                a.deadline = 0;
-                std::mem::take(&mut a.fired)
+    /// Disarms it and measures the entry.
+    pub fn disarm(&self, armed: Armed) -> Metered {
+        // AcqRel: the next arm's stores cannot move before this.
+        let previous = self.shared.state.swap(armed.state & !PHASE | IDLE, Ordering::AcqRel);
+        let fired = previous & PHASE == FIRED;
+        let now = wall_now();
+        let wall = now.saturating_sub(armed.started);
+        let mut used_ns = wall;
+        if wall >= SAMPLE_AFTER {
+            let sample = self.shared.sample.lock().map(|s| *s).unwrap_or_default();
+            if sample.state == armed.state {
+                let cpu = thread_cpu_now().saturating_sub(sample.cpu);
+                used_ns = sample.wall.saturating_sub(armed.started).saturating_add(cpu).min(wall);
             }
-            Err(_) => false,
         }
+        Metered { used_ns, fired }
     }
 }
 
@@ -139,45 +208,78 @@ fn raise_priority() {
     }
 }
 
-fn watch(shared: Arc<Shared>) {
+fn watch(shared: &Arc<Shared>) {
     raise_priority();
-    let mut waited_for = u64::MAX;
+    let mut last_seen = u64::MAX;
+    let mut sample = Sample::default();
     loop {
-        if Arc::strong_count(&shared) == 1 {
+        if Arc::strong_count(shared) == 1 {
             return;
         }
-        let Ok((deadline, generation)) = shared.armed.lock().map(|a| (a.deadline, a.generation)) else {
-            return;
-        };
-        let target = if deadline == 0 { u64::MAX } else { deadline };
-        if target != waited_for {
-            // Publish what we wait for, then look again: an arm racing with
-            // us is either seen by the second look or sees the published
-            // value and wakes us.
-            shared.waiting_until.store(target, Ordering::Release);
-            waited_for = target;
-            continue;
-        }
-        if deadline == 0 {
-            std::thread::park_timeout(IDLE_PARK);
-            continue;
-        }
-        let now = clock_ns(shared.clock);
-        if now >= deadline {
-            if let Ok(mut a) = shared.armed.lock() {
-                if a.generation == generation && a.deadline != 0 {
-                    if let Some(h) = &a.handle {
-                        h.terminate_execution();
-                    }
-                    a.fired = true;
-                    a.deadline = 0;
+        let state = shared.state.load(Ordering::Acquire);
+        if state & PHASE != ARMED {
+            if state == last_seen {
+                // Nothing ran for a whole tick: park until the next arm.
+                shared.parked.store(true, Ordering::SeqCst);
+                if shared.state.load(Ordering::SeqCst) == state {
+                    std::thread::park_timeout(IDLE_PARK);
                 }
+                shared.parked.store(false, Ordering::SeqCst);
+            } else {
+                last_seen = state;
+                std::thread::park_timeout(TICK);
             }
             continue;
         }
-        // CPU time cannot run faster than wall time: the deadline is at
-        // least this far away.
-        std::thread::park_timeout(Duration::from_nanos(deadline - now));
+        last_seen = state;
+        // Values of this entry, or of a later one if the worker moved on
+        // (then the state check or the compare-and-swap below fails).
+        let started = shared.started.load(Ordering::Acquire);
+        let allowed = shared.allowed.load(Ordering::Acquire);
+        if sample.state != state {
+            let now = wall_now();
+            let due = started.saturating_add(SAMPLE_AFTER);
+            if now < due {
+                std::thread::park_timeout(Duration::from_nanos(due - now).min(TICK));
+                continue;
+            }
+            let cpu = clock_ns(shared.clock);
+            let wall = wall_now();
+            fence(Ordering::Acquire);
+            if shared.state.load(Ordering::Acquire) != state {
+                continue;
+            }
+            // The entry ran before and after the reading: it is its own.
+            sample = Sample { state, wall, cpu };
+            if let Ok(mut s) = shared.sample.lock() {
+                *s = sample;
+            }
+        }
+        let cpu_since = clock_ns(shared.clock).saturating_sub(sample.cpu);
+        let used = sample.wall.saturating_sub(started).saturating_add(cpu_since);
+        if used >= allowed {
+            fire(shared, state);
+            continue;
+        }
+        // CPU time cannot run faster than wall time: the budget is at
+        // least this far away. Look sooner anyway, for the next entries.
+        std::thread::park_timeout(Duration::from_nanos(allowed - used).min(TICK));
+    }
+}
+
+/// Stops the entry `state` if it is still running.
+fn fire(shared: &Shared, state: u64) {
+    // The handle is read first: it changes only after this entry is
+    // disarmed, and then the compare-and-swap fails.
+    let handle = shared.handle.lock().ok().and_then(|h| h.clone());
+    let claimed = shared
+        .state
+        .compare_exchange(state, state & !PHASE | FIRED, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok();
+    if claimed {
+        if let Some(h) = handle {
+            h.terminate_execution();
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use islet_bindings::fetch::body::OutBody;
 use islet_bindings::http_types::{PassThrough, RequestBody, ResponseBody, ResponseHead};
+use tokio::sync::oneshot::error::TryRecvError;
 
 use super::body::EdgeBody;
 use super::outcome;
@@ -37,9 +38,8 @@ pub async fn handle(
         .get(http::header::HOST)
         .and_then(|h| h.to_str().ok())
         .or_else(|| parts.uri.authority().map(http::uri::Authority::as_str))
-        .unwrap_or("localhost")
-        .to_string();
-    let host = strip_port(&authority);
+        .unwrap_or("localhost");
+    let host = strip_port(authority);
     let path = parts.uri.path();
     let route = worker.registry.route(host, path);
     let Some(script) = route else {
@@ -50,7 +50,9 @@ pub async fn handle(
                 } else {
                     OutBody::Stream(Box::pin(body.map_err(Into::into)))
                 };
-                let res = origin.forward(parts, body, client).await;
+                // Boxed, here and below: a future awaited inline makes this
+                // one (moved on every request) as large as itself.
+                let res = Box::pin(origin.forward(parts, body, client)).await;
                 worker.thread_stats().record_unrouted(Some(res.status().as_u16()));
                 res
             }
@@ -61,7 +63,7 @@ pub async fn handle(
         };
     };
     let request_id = next_request_id();
-    let url = request_url(&parts, &authority, client.tls);
+    let url = request_url(&parts, authority, client.tls);
     let log_level = worker.observability().request_log;
     if let Some(wait) = worker.throttled(&script.name) {
         let mut record = RequestRecord::new(worker.script_stats(&script.name), log_level, arrived, request_id);
@@ -95,7 +97,7 @@ pub async fn handle(
     // Kept for ctx.passThroughOnException(): the head goes to the origin
     // if the script fails.
     let target = origin.map(|o| (o, parts.method.clone(), parts.uri.clone()));
-    let pending = serving.iso.borrow_mut().dispatch_fetch(IncomingRequest {
+    let mut pending = serving.iso.borrow_mut().dispatch_fetch(IncomingRequest {
         method: parts.method.as_str(),
         url: &url,
         headers: parts.headers,
@@ -106,13 +108,21 @@ pub async fn handle(
     record.set_request(parts.method, url);
     let wall = serving.iso.borrow().limits().wall;
     drop(serving.iso);
-    let (res, outcome, error) = match tokio::time::timeout(wall, pending).await {
+    // Most handlers answer during the dispatch: no timer for those.
+    let answered = match pending.try_recv() {
+        Ok(head) => Ok(Ok(head)),
+        Err(TryRecvError::Empty) => Box::pin(tokio::time::timeout(wall, pending))
+            .await
+            .map(|r| r.map_err(|_| ())),
+        Err(TryRecvError::Closed) => Ok(Err(())),
+    };
+    let (res, outcome, error) = match answered {
         Ok(Ok(Ok(head))) => {
             worker.record_success(&script.name);
             match head.body {
                 ResponseBody::PassThrough(pass) => {
                     let error = record.is_tailed().then(|| pass.error.clone());
-                    let (res, outcome) = pass_through(&script.name, *pass, target, client).await;
+                    let (res, outcome) = Box::pin(pass_through(&script.name, *pass, target, client)).await;
                     (res, outcome, error)
                 }
                 _ => (build_response(head), Outcome::Ok, None),

@@ -17,6 +17,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 
+use super::coarse_timer::CoarseTimer;
 use super::edge;
 use super::proxy::{ClientInfo, Origin};
 use crate::worker::Worker;
@@ -53,6 +54,9 @@ impl Default for Protection {
         }
     }
 }
+
+/// hyper's own limit on header fields per HTTP/1.1 request.
+const HYPER_DEFAULT_MAX_HEADERS: usize = 100;
 
 /// Runs hyper's background work (HTTP/2 streams) on this thread's
 /// `LocalSet`: the request futures hold `Rc`s and cannot move threads.
@@ -200,11 +204,18 @@ where
     let mut builder = auto::Builder::new(LocalExec);
     builder
         .http1()
-        .timer(TokioTimer::new())
+        .timer(CoarseTimer)
         .header_read_timeout(p.header_read_timeout)
-        .max_headers(p.max_headers)
         .max_buf_size(p.max_header_bytes.max(8192))
+        // Head and body in one buffer and one `send`: cheaper than
+        // `writev` for the small responses most requests get.
+        .writev(false)
         .keep_alive(true);
+    // hyper parses into a stack array when the limit is its default; any
+    // explicit limit costs a heap array filled on every request.
+    if p.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+        builder.http1().max_headers(p.max_headers);
+    }
     builder
         .http2()
         .timer(TokioTimer::new())

@@ -5,6 +5,7 @@
 //! proxy in `proxy`.
 
 pub mod body;
+pub mod coarse_timer;
 pub mod edge;
 pub mod listener;
 pub mod outcome;
