@@ -918,6 +918,9 @@ const CRASH_SCRIPTS: usize = 3;
 async fn start_crash_child(dir: &Path) -> (KillOnDrop, std::net::SocketAddr) {
     let addr_file = dir.join("admin-addr");
     let _ = std::fs::remove_file(&addr_file);
+    // The child's panics and errors, shown if it fails to start.
+    let log_path = dir.join("child-output.log");
+    let log = std::fs::File::create(&log_path).unwrap();
     let child = std::process::Command::new(std::env::current_exe().unwrap())
         .args([
             "--exact",
@@ -928,17 +931,21 @@ async fn start_crash_child(dir: &Path) -> (KillOnDrop, std::net::SocketAddr) {
         ])
         .env(CRASH_CHILD_DIR, dir)
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(log.try_clone().unwrap())
         .spawn()
         .unwrap();
     let mut child = KillOnDrop(child);
     let started = std::time::Instant::now();
+    let output = || std::fs::read_to_string(&log_path).unwrap_or_default();
     while !addr_file.exists() {
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "the child node did not start"
+            "the child node did not start; its output:\n{}",
+            output()
         );
-        assert!(child.0.try_wait().unwrap().is_none(), "the child node exited");
+        if let Some(status) = child.0.try_wait().unwrap() {
+            panic!("the child node exited ({status}); its output:\n{}", output());
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let admin = std::fs::read_to_string(&addr_file).unwrap().parse().unwrap();
