@@ -149,6 +149,11 @@ function finish(rid, ctx, pump) {
 // (must match RESPOND_DONE in bindings/src/body.rs).
 const RESPOND_DONE = 0x10000;
 
+// Content types op_respond knows by number (KNOWN_CONTENT_TYPES in
+// bindings/src/body.rs).
+const TEXT_PLAIN = "text/plain;charset=UTF-8";
+const APPLICATION_JSON = "application/json";
+
 // op_respond takes up to three headers as arguments (cheap for Rust to
 // read), more as one flat array.
 function sendHead(rid, status, body, response) {
@@ -156,6 +161,9 @@ function sendHead(rid, status, body, response) {
   if (type !== undefined) {
     // No Headers object was made: the body's content type is all there is.
     if (type === null) return ops.op_respond(rid, status, body);
+    // The types the runtime itself sets go as a number: no strings to read.
+    if (type === TEXT_PLAIN) return ops.op_respond(rid, status, body, 1);
+    if (type === APPLICATION_JSON) return ops.op_respond(rid, status, body, 2);
     return ops.op_respond(rid, status, body, "content-type", type);
   }
   const headers = responseHeaders(response);

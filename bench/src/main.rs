@@ -11,6 +11,9 @@
 //!   scrape (see `metrics.rs`).
 //!
 //! Usage: `cargo run --release -p islet-bench -- cold-start [--scripts 200]`
+//! `ISLET_BENCH_V8_FLAGS` passes V8 flags, e.g. `--single-threaded` so that
+//! instruction counts under callgrind do not depend on when background
+//! compiles finish.
 //! Throughput against Deno and workerd is `bench/throughput.sh`.
 
 mod kv;
@@ -405,6 +408,9 @@ async fn bench_neighbours(workers: usize, seconds: u64) {
 }
 
 fn main() {
+    if let Ok(flags) = std::env::var("ISLET_BENCH_V8_FLAGS") {
+        v8::V8::set_flags_from_string(&flags);
+    }
     let args: Vec<String> = std::env::args().collect();
     let scripts = args
         .iter()

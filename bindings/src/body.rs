@@ -181,10 +181,15 @@ fn op_body_abort(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, 
 /// `op_request_done` would, which saves JS a second host call.
 const RESPOND_DONE: u32 = 1 << 16;
 
-/// `(requestId, status, body, name0, value0, name1, value1, ...)` or
-/// `(requestId, status, body, [name, value, ...])`, where body is
-/// undefined/null, a string, bytes, or the reader rid of a streamed body,
-/// and status may carry [`RESPOND_DONE`].
+/// Content types `js/20_worker.js` passes to op_respond as a number (1-based).
+const KNOWN_CONTENT_TYPES: [&str; 2] = ["text/plain;charset=UTF-8", "application/json"];
+
+/// `(requestId, status, body, name0, value0, name1, value1, ...)`,
+/// `(requestId, status, body, [name, value, ...])` or
+/// `(requestId, status, body, contentTypeNumber)` (see
+/// [`KNOWN_CONTENT_TYPES`]), where body is undefined/null, a string, bytes,
+/// or the reader rid of a streamed body, and status may carry
+/// [`RESPOND_DONE`].
 /// Headers come as arguments when there are few (reading arguments is much
 /// cheaper than reading array elements), as one flat array otherwise.
 fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
@@ -200,6 +205,13 @@ fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv
             Ok(list) => read_header_list(scope, list),
             Err(_) => http::HeaderMap::new(),
         }
+    } else if args.length() == 4 && args.get(3).is_number() {
+        let mut headers = http::HeaderMap::with_capacity(1);
+        let known = v8_util::arg_u32(&args, 3).ok().and_then(|n| n.checked_sub(1));
+        if let Some(&value) = known.and_then(|i| KNOWN_CONTENT_TYPES.get(i as usize)) {
+            headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(value));
+        }
+        headers
     } else {
         read_header_args(scope, &args, 3)
     };

@@ -17,7 +17,7 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use crate::error::BindingError;
-use crate::http_types::{FailureKind, RequestSlot, ResponseHead, ScriptFailure};
+use crate::http_types::{FailureKind, HeadResult, RequestSlot, Responder, ScriptFailure};
 use crate::resources::ResourceTable;
 use crate::timers::TimerQueue;
 use crate::v8_util;
@@ -152,6 +152,9 @@ pub struct HostState {
     pub limits: crate::limits::RequestLimits,
     /// Response header names and values seen before (`op_respond`).
     pub(crate) header_cache: crate::body::HeaderCache,
+    /// The head of the request being dispatched, when the script produced
+    /// it during the dispatch (see [`Responder::Dispatching`]).
+    pub immediate: Option<HeadResult>,
 }
 
 /// What bindings report about one script's activity: its console output
@@ -192,6 +195,7 @@ impl HostState {
             current_request: 0,
             limits: crate::limits::RequestLimits::default(),
             header_cache: crate::body::HeaderCache::default(),
+            immediate: None,
         }
     }
 
@@ -211,10 +215,23 @@ impl HostState {
         });
         self.awaiting_response = 0;
         for r in waiting {
-            let _ = r.send(Err(ScriptFailure {
-                kind,
-                message: message.to_string(),
-            }));
+            self.deliver(
+                r,
+                Err(ScriptFailure {
+                    kind,
+                    message: message.to_string(),
+                }),
+            );
+        }
+    }
+
+    /// Hands a head to whoever waits for it.
+    fn deliver(&mut self, responder: Responder, head: HeadResult) {
+        match responder {
+            Responder::Dispatching => self.immediate = Some(head),
+            Responder::Channel(tx) => {
+                let _ = tx.send(head);
+            }
         }
     }
 
@@ -228,12 +245,12 @@ impl HostState {
 
     /// Delivers a response head for request `id` and frees the request:
     /// `respond` and `request_done` in one.
-    pub fn respond_and_finish(&mut self, id: u32, head: Result<ResponseHead, ScriptFailure>) {
+    pub fn respond_and_finish(&mut self, id: u32, head: HeadResult) {
         if let Ok(slot) = self.resources.take::<RequestSlot>(id) {
             self.live_requests = self.live_requests.saturating_sub(1);
             if let Some(responder) = slot.responder {
                 self.awaiting_response = self.awaiting_response.saturating_sub(1);
-                let _ = responder.send(head);
+                self.deliver(responder, head);
             }
         }
     }
@@ -249,14 +266,14 @@ impl HostState {
     }
 
     /// Delivers a response head for request `id` to its waiting responder.
-    pub fn respond(&mut self, id: u32, head: Result<ResponseHead, ScriptFailure>) {
+    pub fn respond(&mut self, id: u32, head: HeadResult) {
         let responder = match self.resources.get_mut::<RequestSlot>(id) {
             Ok(slot) => slot.responder.take(),
             Err(_) => None,
         };
         if let Some(responder) = responder {
             self.awaiting_response = self.awaiting_response.saturating_sub(1);
-            let _ = responder.send(head);
+            self.deliver(responder, head);
         }
     }
 }

@@ -76,8 +76,18 @@ pub struct ScriptFailure {
     pub message: String,
 }
 
+/// What a request's response head is, once the script produced it or failed.
+pub type HeadResult = Result<ResponseHead, ScriptFailure>;
+
 /// Where a request's response head goes.
-pub type Responder = tokio::sync::oneshot::Sender<Result<ResponseHead, ScriptFailure>>;
+pub enum Responder {
+    /// The request is being dispatched: the head is kept in
+    /// `HostState::immediate` for the dispatcher, which needs no channel
+    /// when the script answers at once (most do).
+    Dispatching,
+    /// The dispatcher returned and waits on this channel.
+    Channel(tokio::sync::oneshot::Sender<HeadResult>),
+}
 
 /// A request handed to JavaScript, kept in the resource table under the
 /// request id: headers for lazy reads, the body for streaming reads.

@@ -13,10 +13,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use islet_bindings::host::{self, CompletionQueue, HostState, ScriptObserver, Unobserved};
-use islet_bindings::http_types::{FailureKind, RequestBody, RequestSlot, ResponseHead, ScriptFailure};
+use islet_bindings::http_types::{FailureKind, HeadResult, RequestBody, RequestSlot, Responder, ScriptFailure};
 use islet_bindings::limits::SharedUsage;
 use islet_bindings::v8_util::new_string;
 use tokio::sync::oneshot;
+use tokio::sync::oneshot::error::TryRecvError;
 
 use crate::error::RuntimeError;
 use crate::limits::Limits;
@@ -54,7 +55,38 @@ impl Default for IsolateOptions {
 }
 
 /// The response to one dispatched request: its head, or why there is none.
-pub type PendingResponse = oneshot::Receiver<Result<ResponseHead, ScriptFailure>>;
+/// Most scripts answer during the dispatch; only the others get a channel.
+pub struct PendingResponse(Pending);
+
+enum Pending {
+    Ready(Option<HeadResult>),
+    Waiting(oneshot::Receiver<HeadResult>),
+}
+
+/// The request was dropped without a response (its isolate went away).
+#[derive(Debug, Clone, Copy)]
+pub struct Discarded;
+
+impl PendingResponse {
+    /// The head if it is there already; `Closed` once taken or discarded.
+    pub fn try_recv(&mut self) -> Result<HeadResult, TryRecvError> {
+        match &mut self.0 {
+            Pending::Ready(head) => head.take().ok_or(TryRecvError::Closed),
+            Pending::Waiting(rx) => rx.try_recv(),
+        }
+    }
+}
+
+impl std::future::Future for PendingResponse {
+    type Output = Result<HeadResult, Discarded>;
+
+    fn poll(mut self: std::pin::Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        match &mut self.0 {
+            Pending::Ready(head) => std::task::Poll::Ready(head.take().ok_or(Discarded)),
+            Pending::Waiting(rx) => std::pin::Pin::new(rx).poll(cx).map_err(|_| Discarded),
+        }
+    }
+}
 
 /// On whose budget an entry into JS runs.
 #[derive(Debug, Clone, Copy)]
@@ -258,18 +290,18 @@ impl JsIsolate {
     /// Hands a request to the script's fetch handler. The response arrives
     /// on the returned channel, possibly before this returns.
     pub fn dispatch_fetch(&mut self, request: IncomingRequest<'_>) -> PendingResponse {
-        let (tx, rx) = oneshot::channel();
         let has_body = request.body.is_some();
         let rid = {
             let Some(state) = self.core.isolate.get_slot_mut::<HostState>() else {
-                return rx;
+                return PendingResponse(Pending::Ready(None));
             };
             state.awaiting_response += 1;
             state.live_requests += 1;
+            state.immediate = None;
             state.resources.add(RequestSlot {
                 headers: request.headers,
                 body: request.body.map(|b| Rc::new(RefCell::new(Some(b)))),
-                responder: Some(tx),
+                responder: Some(Responder::Dispatching),
                 usage: request.usage,
                 request_id: request.request_id,
             })
@@ -299,7 +331,21 @@ impl JsIsolate {
                 );
             }
         });
-        rx
+        let Some(state) = self.core.isolate.get_slot_mut::<HostState>() else {
+            return PendingResponse(Pending::Ready(None));
+        };
+        if let Some(head) = state.immediate.take() {
+            return PendingResponse(Pending::Ready(Some(head)));
+        }
+        // No answer yet: from now on the head comes through a channel.
+        match state.resources.get_mut::<RequestSlot>(rid) {
+            Ok(slot) if matches!(slot.responder, Some(Responder::Dispatching)) => {
+                let (tx, rx) = oneshot::channel();
+                slot.responder = Some(Responder::Channel(tx));
+                PendingResponse(Pending::Waiting(rx))
+            }
+            _ => PendingResponse(Pending::Ready(None)),
+        }
     }
 
     /// Delivers completed async ops and due timers to JS, each on the

@@ -7,7 +7,9 @@
 use std::cell::Cell;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Poll, Waker};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -233,9 +235,9 @@ where
     if *shutdown.borrow_and_update() {
         conn.as_mut().graceful_shutdown();
     }
-    let result = tokio::select! {
-        r = conn.as_mut() => r,
-        _ = shutdown.changed() => {
+    let result = match until_shutdown(conn.as_mut(), &mut shutdown).await {
+        Some(r) => r,
+        None => {
             conn.as_mut().graceful_shutdown();
             conn.as_mut().await
         }
@@ -243,4 +245,27 @@ where
     if let Err(e) = result {
         tracing::debug!(peer = %client.peer, "connection ended with error: {e}");
     }
+}
+
+/// Polls `conn` until it ends (`Some`) or the shutdown signal comes
+/// (`None`). The signal's future is polled only to register this task's
+/// waker (once, as a task keeps its waker); on the other wake-ups, which
+/// come with every request, an atomic load tells whether it changed. (A
+/// `select!` would poll it, and take its lock, on each of them.)
+async fn until_shutdown<F: Future>(mut conn: Pin<&mut F>, shutdown: &mut watch::Receiver<bool>) -> Option<F::Output> {
+    let probe = shutdown.clone();
+    let mut changed = std::pin::pin!(shutdown.changed());
+    let mut registered: Option<Waker> = None;
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(r) = conn.as_mut().poll(cx) {
+            return Poll::Ready(Some(r));
+        }
+        let same_task = registered.as_ref().is_some_and(|w| w.will_wake(cx.waker()));
+        if same_task && !probe.has_changed().unwrap_or(true) {
+            return Poll::Pending;
+        }
+        registered = Some(cx.waker().clone());
+        changed.as_mut().poll(cx).map(|_| None)
+    })
+    .await
 }
