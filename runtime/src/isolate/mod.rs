@@ -92,6 +92,8 @@ impl std::future::Future for PendingResponse {
 enum Budget {
     /// A request's remaining CPU time (a fresh one if the request is over).
     Request(u32),
+    /// A request being dispatched: all of its budget, as it used none yet.
+    Dispatch(u32),
     /// The script's top level while it loads.
     Startup,
 }
@@ -294,7 +296,7 @@ impl JsIsolate {
             })
         };
         let (method, url) = (request.method, request.url);
-        let _ = self.core.enter(Budget::Request(rid), |scope, hooks| {
+        let _ = self.core.enter(Budget::Dispatch(rid), |scope, hooks| {
             let f = v8::Local::new(scope, &hooks.dispatch_fetch);
             let args = [
                 v8::Integer::new_from_unsigned(scope, rid).into(),
@@ -419,7 +421,7 @@ impl Core {
             return Err(kind);
         }
         let request = match budget {
-            Budget::Request(r) => r,
+            Budget::Request(r) | Budget::Dispatch(r) => r,
             Budget::Startup => 0,
         };
         let allowed_ns = self.allowed_ns(budget);
@@ -476,6 +478,7 @@ impl Core {
         let per_request = u64::try_from(self.limits.cpu.as_nanos()).unwrap_or(u64::MAX);
         match budget {
             Budget::Startup => u64::try_from(self.limits.startup_cpu.as_nanos()).unwrap_or(u64::MAX),
+            Budget::Dispatch(_) => per_request,
             Budget::Request(r) => match self.isolate.get_slot_mut::<HostState>() {
                 Some(st) => match st.resources.get_mut::<RequestSlot>(r) {
                     Ok(slot) => per_request.saturating_sub(slot.usage.cpu_ns).max(1),
