@@ -13,9 +13,29 @@ use crate::script::{ScriptVersion, SharedScript};
 /// Scripts and routes of this node.
 #[derive(Default)]
 pub struct Registry {
+    state: ArcSwap<State>,
+}
+
+/// One published version of what the node serves.
+#[derive(Default, Clone)]
+struct State {
     /// By name; a fast hash (names come from the operator, not from requests).
-    scripts: ArcSwap<HashMap<String, SharedScript>>,
-    routes: ArcSwap<RouteTable>,
+    scripts: HashMap<String, SharedScript>,
+    routes: Arc<RouteTable>,
+    /// The script of each route of `routes` (same order), resolved when the
+    /// state is published so a request needs no lookup by name.
+    resolved: Vec<Option<SharedScript>>,
+}
+
+impl State {
+    fn new(scripts: HashMap<String, SharedScript>, routes: Arc<RouteTable>) -> State {
+        let resolved = routes.scripts().map(|name| scripts.get(name).cloned()).collect();
+        State {
+            scripts,
+            routes,
+            resolved,
+        }
+    }
 }
 
 impl Registry {
@@ -23,30 +43,29 @@ impl Registry {
     pub fn new(scripts: Vec<ScriptVersion>, routes: RouteTable) -> Registry {
         let map = scripts.into_iter().map(|s| (s.name.clone(), Arc::new(s))).collect();
         Registry {
-            scripts: ArcSwap::from_pointee(map),
-            routes: ArcSwap::from_pointee(routes),
+            state: ArcSwap::from_pointee(State::new(map, Arc::new(routes))),
         }
     }
 
     /// The script serving `host` + `path`, if a route matches and the script exists.
     pub fn route(&self, host: &str, path: &str) -> Option<SharedScript> {
-        let routes = self.routes.load();
-        let name = routes.find(host, path)?;
-        self.scripts.load().get(name).cloned()
+        let state = self.state.load();
+        let i = state.routes.find_index(host, path)?;
+        state.resolved.get(i)?.clone()
     }
 
     /// The current version of script `name`.
     pub fn script(&self, name: &str) -> Option<SharedScript> {
-        self.scripts.load().get(name).cloned()
+        self.state.load().scripts.get(name).cloned()
     }
 
     /// Publishes a new version of a script; new requests use it at once.
     pub fn put_script(&self, script: ScriptVersion) {
         let script = Arc::new(script);
-        self.scripts.rcu(|current| {
-            let mut next = HashMap::clone(current);
-            next.insert(script.name.clone(), script.clone());
-            next
+        self.state.rcu(|current| {
+            let mut scripts = current.scripts.clone();
+            scripts.insert(script.name.clone(), script.clone());
+            State::new(scripts, current.routes.clone())
         });
     }
 
@@ -54,32 +73,33 @@ impl Registry {
     /// already running finish on the version they hold. Returns whether it
     /// was there.
     pub fn remove_script(&self, name: &str) -> bool {
-        if !self.scripts.load().contains_key(name) {
+        if !self.state.load().scripts.contains_key(name) {
             return false;
         }
-        self.scripts.rcu(|current| {
-            let mut next = HashMap::clone(current);
-            next.remove(name);
-            next
+        self.state.rcu(|current| {
+            let mut scripts = current.scripts.clone();
+            scripts.remove(name);
+            State::new(scripts, current.routes.clone())
         });
         true
     }
 
     /// Replaces the route table.
     pub fn set_routes(&self, routes: &[Route]) -> Result<(), crate::router::PatternError> {
-        let table = RouteTable::new(routes)?;
-        self.routes.store(Arc::new(table));
+        let table = Arc::new(RouteTable::new(routes)?);
+        self.state
+            .rcu(|current| State::new(current.scripts.clone(), table.clone()));
         Ok(())
     }
 
     /// Number of scripts served.
     pub fn script_count(&self) -> usize {
-        self.scripts.load().len()
+        self.state.load().scripts.len()
     }
 
     /// Names of all scripts.
     pub fn script_names(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.scripts.load().keys().cloned().collect();
+        let mut names: Vec<String> = self.state.load().scripts.keys().cloned().collect();
         names.sort();
         names
     }

@@ -63,10 +63,20 @@ impl RouteTable {
 
     /// The script for `host` (without port) and `path`, if any route matches.
     pub fn find(&self, host: &str, path: &str) -> Option<&str> {
+        self.find_index(host, path).map(|i| self.routes[i].script.as_str())
+    }
+
+    /// Like [`RouteTable::find`], as the position of the route in
+    /// [`RouteTable::scripts`].
+    pub fn find_index(&self, host: &str, path: &str) -> Option<usize> {
         self.routes
             .iter()
-            .find(|r| host_matches(&r.host, host) && path_matches(r, path))
-            .map(|r| r.script.as_str())
+            .position(|r| host_matches(&r.host, host) && path_matches(r, path))
+    }
+
+    /// The script name of each route, in matching order.
+    pub fn scripts(&self) -> impl Iterator<Item = &str> {
+        self.routes.iter().map(|r| r.script.as_str())
     }
 
     /// Whether the table has no routes.

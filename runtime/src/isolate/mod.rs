@@ -89,10 +89,13 @@ impl std::future::Future for PendingResponse {
 }
 
 /// On whose budget an entry into JS runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 enum Budget {
     /// A request's remaining CPU time (a fresh one if the request is over).
     Request(u32),
+    /// A request being dispatched: all of its budget, as it used none yet,
+    /// and the usage its CPU time is charged to.
+    Dispatch(u32, SharedUsage),
     /// The script's top level while it loads.
     Startup,
 }
@@ -302,12 +305,12 @@ impl JsIsolate {
                 headers: request.headers,
                 body: request.body.map(|b| Rc::new(RefCell::new(Some(b)))),
                 responder: Some(Responder::Dispatching),
-                usage: request.usage,
+                usage: request.usage.clone(),
                 request_id: request.request_id,
             })
         };
         let (method, url) = (request.method, request.url);
-        let _ = self.core.enter(Budget::Request(rid), |scope, hooks| {
+        let _ = self.core.enter(Budget::Dispatch(rid, request.usage), |scope, hooks| {
             let f = v8::Local::new(scope, &hooks.dispatch_fetch);
             let args = [
                 v8::Integer::new_from_unsigned(scope, rid).into(),
@@ -432,7 +435,7 @@ impl Core {
             return Err(kind);
         }
         let request = match budget {
-            Budget::Request(r) => r,
+            Budget::Request(r) | Budget::Dispatch(r, _) => r,
             Budget::Startup => 0,
         };
         let (allowed_ns, usage) = self.allowed_ns(budget);
@@ -497,6 +500,7 @@ impl Core {
                 u64::try_from(self.limits.startup_cpu.as_nanos()).unwrap_or(u64::MAX),
                 None,
             ),
+            Budget::Dispatch(_, usage) => (per_request, Some(usage)),
             Budget::Request(r) => match self.isolate.get_slot_mut::<HostState>() {
                 Some(st) => match st.resources.get_mut::<RequestSlot>(r) {
                     Ok(slot) => (
