@@ -71,7 +71,14 @@ pub const ISOLATE_STARTUP: &[u64] = &[
     250 * MS,
 ];
 
-/// One thread's share of a histogram.
+/// Adds `n` to a counter that only the calling thread writes (a shard):
+/// a plain load and store, without the locked read-modify-write of
+/// `fetch_add`. Readers (a scrape) may see the value before or after.
+pub fn add_own(counter: &AtomicU64, n: u64) {
+    counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+}
+
+/// One thread's share of a histogram; only that thread records into it.
 pub struct HistogramShard {
     bounds: &'static [u64],
     /// Per bucket (not cumulative); the last one is `+Inf`.
@@ -94,9 +101,9 @@ impl HistogramShard {
         // Bounds are inclusive upper bounds (Prometheus' `le`).
         let bucket = self.bounds.partition_point(|b| *b < ns);
         if let Some(c) = self.counts.get(bucket) {
-            c.fetch_add(1, Ordering::Relaxed);
+            add_own(c, 1);
         }
-        self.sum_ns.fetch_add(ns, Ordering::Relaxed);
+        add_own(&self.sum_ns, ns);
     }
 }
 

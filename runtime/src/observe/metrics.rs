@@ -15,7 +15,7 @@ use islet_bindings::kv::KvOp;
 use prometheus::proto::{self, MetricFamily, MetricType};
 use serde_json::json;
 
-use super::histogram::{HistogramShard, HistogramTotal, CPU_TIME, ISOLATE_STARTUP, REQUEST_DURATION};
+use super::histogram::{add_own, HistogramShard, HistogramTotal, CPU_TIME, ISOLATE_STARTUP, REQUEST_DURATION};
 use super::tail::{HasTail, Tail};
 
 /// `status` label values of `islet_requests_total`: the class of the code.
@@ -88,7 +88,8 @@ impl ScriptSeries {
     }
 }
 
-/// One worker thread's counters for one script.
+/// One worker thread's counters for one script; only that thread writes
+/// them.
 struct ScriptShard {
     requests: [AtomicU64; 5],
     duration: HistogramShard,
@@ -139,28 +140,28 @@ impl ScriptStats {
     /// Records one finished request.
     pub fn record_request(&self, r: RequestFigures) {
         let s = &self.shard;
-        s.requests[status_class(r.status)].fetch_add(1, Ordering::Relaxed);
+        add_own(&s.requests[status_class(r.status)], 1);
         s.duration
             .observe_ns(u64::try_from(r.duration.as_nanos()).unwrap_or(u64::MAX));
         s.cpu.observe_ns(r.cpu_ns);
         if r.subrequests > 0 {
-            s.subrequests.fetch_add(u64::from(r.subrequests), Ordering::Relaxed);
+            add_own(&s.subrequests, u64::from(r.subrequests));
         }
     }
 
     /// Records a request stopped (or refused a call) by `limit`.
     pub fn record_limit(&self, limit: LimitKind) {
         let i = LimitKind::ALL.iter().position(|l| *l == limit).unwrap_or(0);
-        self.shard.limits[i].fetch_add(1, Ordering::Relaxed);
+        add_own(&self.shard.limits[i], 1);
     }
 
     /// Records a cold start of the script on this thread.
     pub fn record_cold_start(&self) {
-        self.shard.cold_starts.fetch_add(1, Ordering::Relaxed);
+        add_own(&self.shard.cold_starts, 1);
     }
 }
 
-/// One worker thread's isolate figures.
+/// One worker thread's isolate figures; only that thread writes them.
 pub struct ThreadStats {
     index: usize,
     startup: HistogramShard,
@@ -194,9 +195,9 @@ impl ThreadStats {
     /// no origin configured).
     pub fn record_unrouted(&self, origin_status: Option<u16>) {
         match origin_status {
-            Some(status) => self.origin[status_class(status)].fetch_add(1, Ordering::Relaxed),
-            None => self.no_route.fetch_add(1, Ordering::Relaxed),
-        };
+            Some(status) => add_own(&self.origin[status_class(status)], 1),
+            None => add_own(&self.no_route, 1),
+        }
     }
 }
 

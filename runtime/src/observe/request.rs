@@ -35,6 +35,15 @@ thread_local! {
     });
 }
 
+thread_local! {
+    /// Usage cells of finished requests, reused: one allocation fewer per
+    /// request.
+    static SPARE_USAGE: std::cell::RefCell<Vec<SharedUsage>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Usage cells kept for reuse per thread.
+const SPARE_USAGE_MAX: usize = 256;
+
 /// A new request id.
 pub fn next_request_id() -> RequestId {
     NEXT_ID.with(|n| {
@@ -119,7 +128,7 @@ impl RequestRecord {
             cold_start: false,
             method: http::Method::GET,
             url: String::new(),
-            usage: SharedUsage::default(),
+            usage: SPARE_USAGE.with(|s| s.borrow_mut().pop()).unwrap_or_default(),
             status: 0,
             outcome: Outcome::Ok,
             error: None,
@@ -181,6 +190,24 @@ impl Drop for RequestRecord {
         if let Some(level) = self.log_level {
             self.log(level, duration, usage.cpu_ns);
         }
+        self.report_to_tail(duration, usage);
+        // The isolate no longer holds the cell once the request is over.
+        if std::rc::Rc::strong_count(&self.usage) == 1 {
+            self.usage.set(Default::default());
+            let usage = self.usage.clone();
+            SPARE_USAGE.with(|s| {
+                let mut spare = s.borrow_mut();
+                if spare.len() < SPARE_USAGE_MAX {
+                    spare.push(usage);
+                }
+            });
+        }
+    }
+}
+
+impl RequestRecord {
+    /// The request's line on the script's live tail, if anyone reads it.
+    fn report_to_tail(&self, duration: Duration, usage: islet_bindings::limits::RequestUsage) {
         let tail = self.stats.series().tail();
         if tail.is_active() {
             tail.publish(&json!({
