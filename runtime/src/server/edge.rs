@@ -3,7 +3,10 @@
 //! failure) into an HTTP response. Requests that match no route, and
 //! failed ones whose script asked for it, go to the origin (`proxy.rs`).
 
+use std::future::Future;
+use std::pin::Pin;
 use std::rc::Rc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
 use http::{HeaderValue, Request, Response, StatusCode};
@@ -11,7 +14,7 @@ use http_body::Body as _;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use islet_bindings::fetch::body::OutBody;
-use islet_bindings::http_types::{PassThrough, RequestBody, ResponseBody, ResponseHead};
+use islet_bindings::http_types::{HeadResult, PassThrough, RequestBody, ResponseBody, ResponseHead};
 use tokio::sync::oneshot::error::TryRecvError;
 
 use super::body::EdgeBody;
@@ -19,19 +22,52 @@ use super::outcome;
 use super::proxy::{ClientInfo, Origin};
 use crate::isolate::IncomingRequest;
 use crate::observe::{next_request_id, Outcome, RequestRecord};
+use crate::script::SharedScript;
 use crate::worker::Worker;
 use islet_bindings::http_types::FailureKind;
 
+/// The future of one edge request: ready at once when the script answered
+/// during its dispatch (most requests), so hyper holds a two-word future
+/// instead of a large state machine; otherwise the rest of the work, boxed.
+pub enum EdgeFuture {
+    /// The response, until hyper takes it.
+    Ready(Option<Response<EdgeBody>>),
+    /// Waiting for the script, the origin or a pass-through.
+    Pending(Pin<Box<dyn Future<Output = Response<EdgeBody>>>>),
+}
+
+impl EdgeFuture {
+    fn ready(res: Response<EdgeBody>) -> EdgeFuture {
+        EdgeFuture::Ready(Some(res))
+    }
+
+    fn pending(fut: impl Future<Output = Response<EdgeBody>> + 'static) -> EdgeFuture {
+        EdgeFuture::Pending(Box::pin(fut))
+    }
+}
+
+impl Future for EdgeFuture {
+    type Output = Response<EdgeBody>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.get_mut() {
+            // Taken once; hyper never polls a finished future again.
+            EdgeFuture::Ready(res) => res.take().map_or(Poll::Pending, Poll::Ready),
+            EdgeFuture::Pending(fut) => fut.as_mut().poll(cx),
+        }
+    }
+}
+
 /// Handles one request on the edge listener; `origin` is where unmatched
 /// requests go, `client` the connection it came on.
-pub async fn handle(
+pub fn handle(
     worker: Rc<Worker>,
     req: Request<Incoming>,
     origin: Option<Rc<Origin>>,
     client: ClientInfo,
-) -> Response<EdgeBody> {
+) -> EdgeFuture {
     let arrived = Instant::now();
-    let _in_flight = worker.request_started();
+    let in_flight = worker.request_started();
     let (parts, body) = req.into_parts();
     let authority = parts
         .headers
@@ -44,21 +80,20 @@ pub async fn handle(
     let route = worker.registry.route(host, path);
     let Some(script) = route else {
         return match origin {
-            Some(origin) => {
+            Some(origin) => EdgeFuture::pending(async move {
+                let _in_flight = in_flight;
                 let body = if body.is_end_stream() {
                     OutBody::Empty
                 } else {
                     OutBody::Stream(Box::pin(body.map_err(Into::into)))
                 };
-                // Boxed, here and below: a future awaited inline makes this
-                // one (moved on every request) as large as itself.
-                let res = Box::pin(origin.forward(parts, body, client)).await;
+                let res = origin.forward(parts, body, client).await;
                 worker.thread_stats().record_unrouted(Some(res.status().as_u16()));
                 res
-            }
+            }),
             None => {
                 worker.thread_stats().record_unrouted(None);
-                plain(StatusCode::NOT_FOUND, "No route matches this request.\n")
+                EdgeFuture::ready(plain(StatusCode::NOT_FOUND, "No route matches this request.\n"))
             }
         };
     };
@@ -69,7 +104,7 @@ pub async fn handle(
         let mut record = RequestRecord::new(worker.script_stats(&script.name), log_level, arrived, request_id);
         record.set_request(parts.method, url);
         let res = outcome::throttled_response(&script.name, wait);
-        return recorded(record, res, Outcome::Throttled, None);
+        return EdgeFuture::ready(recorded(record, res, Outcome::Throttled, None));
     }
     let serving = match worker.isolate_for(&script) {
         Ok(serving) => {
@@ -82,7 +117,7 @@ pub async fn handle(
             record.set_request(parts.method, url);
             let error = record.is_tailed().then(|| e.to_string());
             let res = plain(StatusCode::INTERNAL_SERVER_ERROR, "The script failed to start.\n");
-            return recorded(record, res, Outcome::LoadFailed, error);
+            return EdgeFuture::ready(recorded(record, res, Outcome::LoadFailed, error));
         }
     };
     let mut record = RequestRecord::new(serving.stats, log_level, arrived, request_id);
@@ -108,55 +143,94 @@ pub async fn handle(
     record.set_request(parts.method, url);
     let wall = serving.iso.borrow().limits().wall;
     drop(serving.iso);
+    let answered = Answered {
+        worker,
+        script,
+        record,
+        target,
+        client,
+    };
     // Most handlers answer during the dispatch: no timer for those.
-    let answered = match pending.try_recv() {
-        Ok(head) => Ok(Ok(head)),
-        Err(TryRecvError::Empty) => Box::pin(tokio::time::timeout(wall, pending))
-            .await
-            .map(|r| r.map_err(|_| ())),
-        Err(TryRecvError::Closed) => Ok(Err(())),
-    };
-    let (res, outcome, error) = match answered {
-        Ok(Ok(Ok(head))) => {
-            worker.record_success(&script.name);
-            match head.body {
-                ResponseBody::PassThrough(pass) => {
-                    let error = record.is_tailed().then(|| pass.error.clone());
-                    let (res, outcome) = Box::pin(pass_through(&script.name, *pass, target, client)).await;
-                    (res, outcome, error)
-                }
-                _ => (build_response(head), Outcome::Ok, None),
-            }
-        }
-        Ok(Ok(Err(failure))) => {
-            if matches!(failure.kind, FailureKind::CpuTime | FailureKind::Memory) {
-                worker.record_breach(&script.name);
-            }
-            let outcome = match failure.kind {
-                FailureKind::Exception => Outcome::Exception,
-                FailureKind::CpuTime => Outcome::CpuLimit,
-                FailureKind::Memory => Outcome::MemoryLimit,
-                FailureKind::Discarded => Outcome::Discarded,
+    match pending.try_recv() {
+        Ok(head) => answered.respond(Answer::Head(head)),
+        Err(TryRecvError::Closed) => answered.respond(Answer::Lost),
+        Err(TryRecvError::Empty) => EdgeFuture::pending(async move {
+            let _in_flight = in_flight;
+            let answer = match tokio::time::timeout(wall, pending).await {
+                Ok(Ok(head)) => Answer::Head(head),
+                Ok(Err(_)) => Answer::Lost,
+                Err(_) => Answer::WallTime(wall),
             };
-            let error = record.is_tailed().then(|| failure.message.clone());
-            (
-                outcome::failure_response(&script.name, request_id, &failure),
-                outcome,
-                error,
-            )
-        }
-        Ok(Err(_)) => (
-            outcome::discarded_response(&script.name, request_id),
-            Outcome::Discarded,
-            None,
-        ),
-        Err(_) => (
-            outcome::wall_time_response(&script.name, request_id, wall),
-            Outcome::WallTime,
-            None,
-        ),
-    };
-    recorded(record, res, outcome, error)
+            answered.respond(answer).await
+        }),
+    }
+}
+
+/// How waiting for a script's response head ended.
+enum Answer {
+    /// The head, or the script's failure.
+    Head(HeadResult),
+    /// The isolate went away first.
+    Lost,
+    /// The wall-time limit passed first.
+    WallTime(std::time::Duration),
+}
+
+/// A dispatched request, waiting for its answer.
+struct Answered {
+    worker: Rc<Worker>,
+    script: SharedScript,
+    record: RequestRecord,
+    target: Option<(Rc<Origin>, http::Method, http::Uri)>,
+    client: ClientInfo,
+}
+
+impl Answered {
+    /// The response for `answer`, with the request's record attached.
+    fn respond(self, answer: Answer) -> EdgeFuture {
+        let Answered {
+            worker,
+            script,
+            record,
+            target,
+            client,
+        } = self;
+        let name = script.name.as_str();
+        let request_id = record.id();
+        let (res, outcome, error) = match answer {
+            Answer::Head(Ok(head)) => {
+                worker.record_success(name);
+                if let ResponseBody::PassThrough(pass) = head.body {
+                    let error = record.is_tailed().then(|| pass.error.clone());
+                    return EdgeFuture::pending(async move {
+                        let (res, outcome) = pass_through(&script.name, *pass, target, client).await;
+                        recorded(record, res, outcome, error)
+                    });
+                }
+                (build_response(head), Outcome::Ok, None)
+            }
+            Answer::Head(Err(failure)) => {
+                if matches!(failure.kind, FailureKind::CpuTime | FailureKind::Memory) {
+                    worker.record_breach(name);
+                }
+                let outcome = match failure.kind {
+                    FailureKind::Exception => Outcome::Exception,
+                    FailureKind::CpuTime => Outcome::CpuLimit,
+                    FailureKind::Memory => Outcome::MemoryLimit,
+                    FailureKind::Discarded => Outcome::Discarded,
+                };
+                let error = record.is_tailed().then(|| failure.message.clone());
+                (outcome::failure_response(name, request_id, &failure), outcome, error)
+            }
+            Answer::Lost => (outcome::discarded_response(name, request_id), Outcome::Discarded, None),
+            Answer::WallTime(wall) => (
+                outcome::wall_time_response(name, request_id, wall),
+                Outcome::WallTime,
+                None,
+            ),
+        };
+        EdgeFuture::ready(recorded(record, res, outcome, error))
+    }
 }
 
 /// The request's absolute URL, as the script sees it.

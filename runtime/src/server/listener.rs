@@ -228,7 +228,10 @@ where
     let service = service_fn(move |req| {
         let worker = shared.worker.clone();
         let origin = shared.origin.clone();
-        async move { Ok::<_, std::convert::Infallible>(edge::handle(worker, req, origin, client).await) }
+        // `handle` does the synchronous part (routing, dispatch) at once;
+        // its future is small when the script answered during it.
+        let response = edge::handle(worker, req, origin, client);
+        async move { Ok::<_, std::convert::Infallible>(response.await) }
     });
     let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
     tokio::pin!(conn);
