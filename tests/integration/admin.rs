@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 
-use crate::common::{fixture, fixture_path, multipart, send, try_send, KillOnDrop, TempDir, TestNode, ADMIN_TOKEN};
+use crate::common::{
+    fixture, fixture_path, multipart, send, serve_child_node, start_child_node, try_send, ChildNode, ChildStderr,
+    TempDir, TestNode, ADMIN_TOKEN,
+};
 use islet_runtime::deploy::{self, DeployArgs};
 
 fn hello(text: &str) -> String {
@@ -900,56 +903,14 @@ const CRASH_CHILD_DIR: &str = "ISLET_TEST_CRASH_CHILD_DIR";
 /// variable it returns at once.
 #[test]
 fn crash_child_node() {
-    let Ok(dir) = std::env::var(CRASH_CHILD_DIR) else {
-        return;
-    };
-    let dir = Path::new(&dir);
-    let node = islet_runtime::serve::start(&crate::common::node_config(dir)).expect("child node starts");
-    let tmp = dir.join("admin-addr.tmp");
-    std::fs::write(&tmp, node.admin_addr.to_string()).unwrap();
-    std::fs::write(dir.join("edge-addr"), node.edge_addr.to_string()).unwrap();
-    std::fs::rename(&tmp, dir.join("admin-addr")).unwrap();
-    node.wait();
+    serve_child_node(CRASH_CHILD_DIR, crate::common::node_config);
 }
 
 const CRASH_SCRIPTS: usize = 3;
 
-/// Starts this test binary as a node over `dir`; returns it and its admin address.
-async fn start_crash_child(dir: &Path) -> (KillOnDrop, std::net::SocketAddr) {
-    let addr_file = dir.join("admin-addr");
-    let _ = std::fs::remove_file(&addr_file);
-    // The child's panics and errors, shown if it fails to start.
-    let log_path = dir.join("child-output.log");
-    let log = std::fs::File::create(&log_path).unwrap();
-    let child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "admin::crash_child_node",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(CRASH_CHILD_DIR, dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(log.try_clone().unwrap())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(child);
-    let started = std::time::Instant::now();
-    let output = || std::fs::read_to_string(&log_path).unwrap_or_default();
-    while !addr_file.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the child node did not start; its output:\n{}",
-            output()
-        );
-        if let Some(status) = child.0.try_wait().unwrap() {
-            panic!("the child node exited ({status}); its output:\n{}", output());
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let admin = std::fs::read_to_string(&addr_file).unwrap().parse().unwrap();
-    (child, admin)
+/// Starts this test binary as a node over `dir`.
+async fn start_crash_child(dir: &Path) -> ChildNode {
+    start_child_node("admin::crash_child_node", CRASH_CHILD_DIR, dir, ChildStderr::ToFile).await
 }
 
 /// Checks what a node over the crashed data serves: every acknowledged
@@ -999,7 +960,7 @@ async fn acknowledged_deploys_survive_kill_9() {
     let dir = TempDir::new("crash");
     let mut acked = vec![0u64; CRASH_SCRIPTS];
     for round in 0..3u32 {
-        let (mut child, admin) = start_crash_child(&dir.path).await;
+        let ChildNode { mut process, admin, .. } = start_crash_child(&dir.path).await;
         let currents = check_after_crash(admin, None, &acked).await;
         // One deployer per script, each as fast as acknowledgements come,
         // so that deploys are always in flight; then kill -9 at a moment
@@ -1039,8 +1000,8 @@ async fn acknowledged_deploys_survive_kill_9() {
             acked[script] = acked[script].max(version);
         }
         tokio::time::sleep(Duration::from_micros(u64::from(round) * 1700)).await;
-        child.0.kill().unwrap();
-        child.0.wait().unwrap();
+        process.0.kill().unwrap();
+        process.0.wait().unwrap();
         for d in deployers {
             d.await.unwrap();
         }

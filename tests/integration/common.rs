@@ -497,3 +497,80 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+/// A node running in a child process (this test binary run again), for
+/// tests that kill it with SIGKILL or read its log.
+pub struct ChildNode {
+    /// The process; killed when this is dropped.
+    pub process: KillOnDrop,
+    /// Its admin API address.
+    pub admin: std::net::SocketAddr,
+    /// Its edge address.
+    pub edge: std::net::SocketAddr,
+}
+
+/// Where a child node's stderr goes.
+pub enum ChildStderr {
+    /// To `<dir>/child-output.log`, shown if the child fails to start.
+    ToFile,
+    /// To a pipe the test reads (`process.0.stderr`).
+    Piped,
+}
+
+/// Runs this test binary again as the test `test` (`module::name`), whose
+/// body calls [`serve_child_node`] with `env_var`, over data directory
+/// `dir`; returns once the node listens.
+pub async fn start_child_node(test: &str, env_var: &str, dir: &std::path::Path, stderr: ChildStderr) -> ChildNode {
+    let addrs = dir.join("addrs");
+    let _ = std::fs::remove_file(&addrs);
+    let log_path = dir.join("child-output.log");
+    let stderr = match stderr {
+        ChildStderr::ToFile => std::process::Stdio::from(std::fs::File::create(&log_path).unwrap()),
+        ChildStderr::Piped => std::process::Stdio::piped(),
+    };
+    let child = std::process::Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", test, "--nocapture", "--test-threads", "1"])
+        .env(env_var, dir)
+        .env_remove("ISLET_LOG")
+        .stdout(std::process::Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .unwrap();
+    let mut process = KillOnDrop(child);
+    let started = std::time::Instant::now();
+    let output = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    while !addrs.exists() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "the child node did not start; its output:\n{}",
+            output()
+        );
+        if let Some(status) = process.0.try_wait().unwrap() {
+            panic!("the child node exited ({status}); its output:\n{}", output());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let text = std::fs::read_to_string(&addrs).unwrap();
+    let (admin, edge) = text.split_once(' ').unwrap();
+    ChildNode {
+        process,
+        admin: admin.parse().unwrap(),
+        edge: edge.parse().unwrap(),
+    }
+}
+
+/// The body of a child-node test: when `env_var` names a data directory,
+/// starts a node with `config(dir)`, publishes its addresses for
+/// [`start_child_node`] and serves until killed; without the variable it
+/// returns at once (the test then passes as a plain test).
+pub fn serve_child_node(env_var: &str, config: impl FnOnce(&std::path::Path) -> islet_runtime::config::Config) {
+    let Ok(dir) = std::env::var(env_var) else {
+        return;
+    };
+    let dir = std::path::Path::new(&dir);
+    let node = islet_runtime::serve::start(&config(dir)).expect("child node starts");
+    let tmp = dir.join("addrs.tmp");
+    std::fs::write(&tmp, format!("{} {}", node.admin_addr, node.edge_addr)).unwrap();
+    std::fs::rename(&tmp, dir.join("addrs")).unwrap();
+    node.wait();
+}

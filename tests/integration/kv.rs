@@ -13,7 +13,10 @@ use islet_bindings::kv::{KvBackend, KvFuture, KvKeys, KvListQuery, KvValue, Manu
 use islet_runtime::config::{Config, KvLayer};
 use serde_json::{json, Value};
 
-use crate::common::{fixture, multipart, node_config, send, RedisServer, TempDir, TestNode, TestResponse};
+use crate::common::{
+    fixture, multipart, node_config, send, serve_child_node, start_child_node, ChildNode, ChildStderr, RedisServer,
+    TempDir, TestNode, TestResponse,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
@@ -883,58 +886,12 @@ const KV_CRASH_CHILD_DIR: &str = "ISLET_TEST_KV_CRASH_CHILD_DIR";
 /// Without the variable it returns at once.
 #[test]
 fn kv_crash_child_node() {
-    let Ok(dir) = std::env::var(KV_CRASH_CHILD_DIR) else {
-        return;
-    };
-    let dir = std::path::Path::new(&dir);
-    let node = islet_runtime::serve::start(&node_config(dir)).expect("child node starts");
-    let tmp = dir.join("addrs.tmp");
-    std::fs::write(&tmp, format!("{} {}", node.admin_addr, node.edge_addr)).unwrap();
-    std::fs::rename(&tmp, dir.join("addrs")).unwrap();
-    node.wait();
+    serve_child_node(KV_CRASH_CHILD_DIR, node_config);
 }
 
-/// Kills the child node if the test stops before it does.
-struct Child(std::process::Child);
-
-impl Drop for Child {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts this test binary as a node over `dir`: the process, the admin
-/// and the edge addresses.
-async fn start_kv_child(dir: &std::path::Path) -> (Child, std::net::SocketAddr, std::net::SocketAddr) {
-    let addrs = dir.join("addrs");
-    let _ = std::fs::remove_file(&addrs);
-    let child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "kv::kv_crash_child_node",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(KV_CRASH_CHILD_DIR, dir)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut child = Child(child);
-    let started = std::time::Instant::now();
-    while !addrs.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the child node did not start"
-        );
-        assert!(child.0.try_wait().unwrap().is_none(), "the child node exited");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let text = std::fs::read_to_string(&addrs).unwrap();
-    let (admin, edge) = text.split_once(' ').unwrap();
-    (child, admin.parse().unwrap(), edge.parse().unwrap())
+/// Starts this test binary as a node over `dir`.
+async fn start_kv_child(dir: &std::path::Path) -> ChildNode {
+    start_child_node("kv::kv_crash_child_node", KV_CRASH_CHILD_DIR, dir, ChildStderr::ToFile).await
 }
 
 /// Every put a script saw resolve is on disk: writers put keys as fast as
@@ -946,7 +903,11 @@ async fn embedded_acknowledged_puts_survive_kill_9() {
     let dir = TempDir::new("kv-crash");
     let mut acked = [0u64; WRITERS];
     for round in 0..2u64 {
-        let (mut child, admin, edge) = start_kv_child(&dir.path).await;
+        let ChildNode {
+            mut process,
+            admin,
+            edge,
+        } = start_kv_child(&dir.path).await;
         if round == 0 {
             let metadata = json!({
                 "main": "index.js",
@@ -1014,8 +975,8 @@ async fn embedded_acknowledged_puts_survive_kill_9() {
             let (w, count) = acked_rx.recv().await.expect("puts are acknowledged");
             acked[w] = acked[w].max(count);
         }
-        child.0.kill().unwrap();
-        child.0.wait().unwrap();
+        process.0.kill().unwrap();
+        process.0.wait().unwrap();
         while let Ok((w, count)) = acked_rx.try_recv() {
             acked[w] = acked[w].max(count);
         }
@@ -1026,7 +987,9 @@ async fn embedded_acknowledged_puts_survive_kill_9() {
             acked[w] = acked[w].max(count);
         }
     }
-    let (_child, _, edge) = start_kv_child(&dir.path).await;
+    let ChildNode {
+        edge, process: _child, ..
+    } = start_kv_child(&dir.path).await;
     for (w, &count) in acked.iter().enumerate() {
         let res = send(
             edge,

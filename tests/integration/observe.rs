@@ -14,7 +14,10 @@ use http_body_util::{BodyExt, Empty};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::common::{fixture, multipart, node_config, send, KillOnDrop, TempDir, TestNode, TestResponse, ADMIN_TOKEN};
+use crate::common::{
+    fixture, multipart, node_config, send, serve_child_node, start_child_node, ChildNode, ChildStderr, TempDir,
+    TestNode, TestResponse, ADMIN_TOKEN,
+};
 
 /// The script the tests deploy, bound to this KV namespace.
 const NAMESPACE: &str = "observed-ns";
@@ -444,40 +447,24 @@ const LOG_CHILD_DIR: &str = "ISLET_TEST_LOG_CHILD_DIR";
 /// environment variable it returns at once.
 #[test]
 fn log_child_node() {
-    let Ok(dir) = std::env::var(LOG_CHILD_DIR) else {
-        return;
-    };
-    let dir = Path::new(&dir);
-    let mut config = node_config(dir);
-    config.log.requests = "info".into();
-    config.log.format = islet_runtime::observe::logging::LogFormat::Json;
-    islet_runtime::observe::logging::init("info", config.log.format).unwrap();
-    let node = islet_runtime::serve::start(&config).expect("child node starts");
-    let tmp = dir.join("addrs.tmp");
-    std::fs::write(&tmp, format!("{} {}", node.admin_addr, node.edge_addr)).unwrap();
-    std::fs::rename(&tmp, dir.join("addrs")).unwrap();
-    node.wait();
+    serve_child_node(LOG_CHILD_DIR, |dir| {
+        let mut config = node_config(dir);
+        config.log.requests = "info".into();
+        config.log.format = islet_runtime::observe::logging::LogFormat::Json;
+        islet_runtime::observe::logging::init("info", config.log.format).unwrap();
+        config
+    });
 }
 
 #[tokio::test]
 async fn request_and_console_logs_are_json_lines_with_the_request_id() {
     let dir = TempDir::new("log-json");
-    let child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "observe::log_child_node",
-            "--nocapture",
-            "--test-threads",
-            "1",
-        ])
-        .env(LOG_CHILD_DIR, &dir.path)
-        .env_remove("ISLET_LOG")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut child = KillOnDrop(child);
-    let stderr = child.0.stderr.take().unwrap();
+    let ChildNode {
+        mut process,
+        admin,
+        edge,
+    } = start_child_node("observe::log_child_node", LOG_CHILD_DIR, &dir.path, ChildStderr::Piped).await;
+    let stderr = process.0.stderr.take().unwrap();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
     std::thread::spawn(move || {
         use std::io::BufRead;
@@ -485,19 +472,6 @@ async fn request_and_console_logs_are_json_lines_with_the_request_id() {
             let _ = tx.send(line);
         }
     });
-    let addrs = dir.path.join("addrs");
-    let started = std::time::Instant::now();
-    while !addrs.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "the child node did not start"
-        );
-        assert!(child.0.try_wait().unwrap().is_none(), "the child node exited");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let text = std::fs::read_to_string(&addrs).unwrap();
-    let (admin, edge) = text.split_once(' ').unwrap();
-    let (admin, edge): (std::net::SocketAddr, std::net::SocketAddr) = (admin.parse().unwrap(), edge.parse().unwrap());
 
     let upload = send(
         admin,
