@@ -112,6 +112,23 @@ pub struct KvKeys {
     pub more: bool,
 }
 
+impl KvKeys {
+    /// Adds a listed key to the page, unless it expired by `now` (Unix
+    /// seconds). Once the page holds `limit` keys, notes that more follow
+    /// and returns `false`: the listing stops there.
+    pub fn offer(&mut self, key: KvKey, now: u64, limit: usize) -> bool {
+        if key.expiration.is_some_and(|e| e <= now) {
+            return true;
+        }
+        if self.keys.len() == limit {
+            self.more = true;
+            return false;
+        }
+        self.keys.push(key);
+        true
+    }
+}
+
 /// Errors of the KV binding.
 #[derive(Debug, thiserror::Error)]
 pub enum KvError {

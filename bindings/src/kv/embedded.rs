@@ -210,18 +210,14 @@ impl KvBackend for EmbeddedKv {
                     break;
                 }
                 let (expiration, metadata) = decode_meta(v.value())?;
-                if expiration.is_some_and(|e| e <= now) {
-                    continue;
-                }
-                if page.keys.len() == query.limit {
-                    page.more = true;
-                    break;
-                }
-                page.keys.push(KvKey {
+                let key = KvKey {
                     name: name.to_string(),
                     expiration,
                     metadata,
-                });
+                };
+                if !page.offer(key, now, query.limit) {
+                    break;
+                }
             }
             Ok(page)
         })

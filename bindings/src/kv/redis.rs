@@ -377,19 +377,14 @@ impl KvBackend for RedisKv {
                         stale.push(name);
                         continue;
                     };
-                    let expiration = Some(expiration).filter(|e| *e != 0);
-                    if expiration.is_some_and(|e| e <= now) {
-                        continue;
-                    }
-                    if page.keys.len() == query.limit {
-                        page.more = true;
+                    let key = KvKey {
+                        name,
+                        expiration: Some(expiration).filter(|e| *e != 0),
+                        metadata,
+                    };
+                    if !page.offer(key, now, query.limit) {
                         break;
                     }
-                    page.keys.push(KvKey {
-                        name,
-                        expiration,
-                        metadata,
-                    });
                 }
                 if page.more || names.len() < want {
                     break;
