@@ -137,24 +137,8 @@ async fn bench_first_requests(scripts: usize) {
             script: name,
         });
     }
-    let registry = Arc::new(Registry::new(versions, RouteTable::new(&routes).expect("routes")));
-    let options = ServerOptions {
-        listen: "127.0.0.1:0".parse().expect("addr"),
-        workers: 1,
-        isolate: IsolateOptions::default(),
-        edge: Default::default(),
-    };
-    let handle = server::start(
-        &options,
-        registry,
-        std::sync::Arc::new(islet_runtime::observe::Observability::new(None)),
-    )
-    .expect("server");
-    let stream = tokio::net::TcpStream::connect(handle.edge_addr).await.expect("connect");
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
-        .await
-        .expect("handshake");
-    tokio::spawn(conn);
+    let handle = start_server(Registry::new(versions, RouteTable::new(&routes).expect("routes")), 1);
+    let mut sender = connect(handle.edge_addr).await;
     let get = |host: String| {
         http::Request::get("/")
             .header("host", host)
@@ -272,6 +256,23 @@ fn bench_cpu_limit(runs: usize, budget_ms: u64) {
     });
 }
 
+/// An edge server on a loopback port with default limits and no request
+/// log, serving `registry` on `workers` threads.
+fn start_server(registry: Registry, workers: usize) -> server::ServerHandle {
+    let options = ServerOptions {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        workers,
+        isolate: IsolateOptions::default(),
+        edge: Default::default(),
+    };
+    server::start(
+        &options,
+        Arc::new(registry),
+        Arc::new(islet_runtime::observe::Observability::new(None)),
+    )
+    .expect("server")
+}
+
 /// One keep-alive HTTP/1 connection to the edge.
 async fn connect(addr: std::net::SocketAddr) -> hyper::client::conn::http1::SendRequest<Empty<Bytes>> {
     let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
@@ -359,19 +360,10 @@ async fn bench_neighbours(workers: usize, seconds: u64) {
             script: s.to_string(),
         })
         .collect();
-    let registry = Arc::new(Registry::new(scripts, RouteTable::new(&routes).expect("routes")));
-    let options = ServerOptions {
-        listen: "127.0.0.1:0".parse().expect("addr"),
+    let handle = start_server(
+        Registry::new(scripts, RouteTable::new(&routes).expect("routes")),
         workers,
-        isolate: IsolateOptions::default(),
-        edge: Default::default(),
-    };
-    let handle = server::start(
-        &options,
-        registry,
-        std::sync::Arc::new(islet_runtime::observe::Observability::new(None)),
-    )
-    .expect("server");
+    );
     let addr = handle.edge_addr;
     let period = Duration::from_millis(5);
     let total = Duration::from_secs(seconds);
