@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::common::{
-    fixture, fixture_path, multipart, send, serve_child_node, start_child_node, try_send, ChildNode, ChildStderr,
-    TempDir, TestNode, ADMIN_TOKEN,
+    admin_send, fixture, fixture_path, multipart, send, serve_child_node, start_child_node, try_send, ChildNode,
+    ChildStderr, TempDir, TestNode, ADMIN_TOKEN,
 };
 use islet_runtime::deploy::{self, DeployArgs};
 
@@ -917,19 +917,10 @@ async fn start_crash_child(dir: &Path) -> ChildNode {
 /// version is stored, versions have no gaps, the current one serves.
 /// Returns each script's current version.
 async fn check_after_crash(admin: std::net::SocketAddr, edge: Option<std::net::SocketAddr>, acked: &[u64]) -> Vec<u64> {
-    let auth = format!("Bearer {ADMIN_TOKEN}");
     let mut currents = Vec::new();
     for (script, &max_acked) in acked.iter().enumerate() {
         let path = format!("/v1/scripts/crash-{script}");
-        let res = send(
-            admin,
-            "GET",
-            "localhost",
-            &path,
-            &[("authorization", &auth)],
-            Vec::new(),
-        )
-        .await;
+        let res = admin_send(admin, ADMIN_TOKEN, "GET", &path, None, Vec::new()).await;
         if res.status == 404 && max_acked == 0 {
             currents.push(0);
             continue;

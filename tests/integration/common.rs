@@ -195,6 +195,23 @@ pub async fn send(
         .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
 }
 
+/// A request to the admin API at `addr` with bearer `token`.
+pub async fn admin_send(
+    addr: std::net::SocketAddr,
+    token: &str,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: Vec<u8>,
+) -> TestResponse {
+    let auth = format!("Bearer {token}");
+    let mut headers = vec![("authorization", auth.as_str())];
+    if let Some(ct) = content_type {
+        headers.push(("content-type", ct));
+    }
+    send(addr, method, "localhost", path, &headers, body).await
+}
+
 /// Like [`send`], but a connection failure is an `Err`.
 pub async fn try_send(
     addr: std::net::SocketAddr,
@@ -317,12 +334,7 @@ impl TestNode {
 
     /// An authenticated admin request.
     pub async fn admin(&self, method: &str, path: &str, content_type: Option<&str>, body: Vec<u8>) -> TestResponse {
-        let auth = format!("Bearer {}", self.token);
-        let mut headers = vec![("authorization", auth.as_str())];
-        if let Some(ct) = content_type {
-            headers.push(("content-type", ct));
-        }
-        send(self.admin, method, "localhost", path, &headers, body).await
+        admin_send(self.admin, &self.token, method, path, content_type, body).await
     }
 
     /// `GET` on the admin API.

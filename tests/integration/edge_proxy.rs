@@ -339,17 +339,22 @@ fn protected(protection: Protection) -> EdgeOptions {
     }
 }
 
-#[tokio::test]
-async fn slow_clients_are_cut_off() {
-    let srv = TestServer::start_edge(
+/// The API script behind a listener that waits `timeout` for a request head.
+async fn api_with_head_timeout(timeout: Duration) -> TestServer {
+    TestServer::start_edge(
         vec![ScriptSpec::new("api", API_SCRIPT, &["*/*"])],
         1,
         protected(Protection {
-            header_read_timeout: Duration::from_millis(400),
+            header_read_timeout: timeout,
             ..crate::common::test_edge().protection
         }),
     )
-    .await;
+    .await
+}
+
+#[tokio::test]
+async fn slow_clients_are_cut_off() {
+    let srv = api_with_head_timeout(Duration::from_millis(400)).await;
     // Slowloris: a header line every 100 ms, never the end of the head.
     let mut slow = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
     slow.write_all(b"GET / HTTP/1.1\r\nHost: example.com\r\n")
@@ -387,15 +392,7 @@ async fn slow_clients_are_cut_off() {
 
 #[tokio::test]
 async fn idle_keep_alive_connections_are_closed() {
-    let srv = TestServer::start_edge(
-        vec![ScriptSpec::new("api", API_SCRIPT, &["*/*"])],
-        1,
-        protected(Protection {
-            header_read_timeout: Duration::from_millis(400),
-            ..crate::common::test_edge().protection
-        }),
-    )
-    .await;
+    let srv = api_with_head_timeout(Duration::from_millis(400)).await;
     let mut conn = tokio::net::TcpStream::connect(srv.addr).await.unwrap();
     conn.write_all(b"GET /first HTTP/1.1\r\nHost: example.com\r\n\r\n")
         .await

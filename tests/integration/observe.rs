@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{
-    fixture, multipart, node_config, send, serve_child_node, start_child_node, ChildNode, ChildStderr, TempDir,
-    TestNode, TestResponse, ADMIN_TOKEN,
+    admin_send, fixture, multipart, node_config, send, serve_child_node, start_child_node, ChildNode, ChildStderr,
+    TempDir, TestNode, TestResponse, ADMIN_TOKEN,
 };
 
 /// The script the tests deploy, bound to this KV namespace.
@@ -473,28 +473,22 @@ async fn request_and_console_logs_are_json_lines_with_the_request_id() {
         }
     });
 
-    let upload = send(
+    let upload = admin_send(
         admin,
+        ADMIN_TOKEN,
         "PUT",
-        "localhost",
         "/v1/scripts/logged",
-        &[
-            ("authorization", &format!("Bearer {ADMIN_TOKEN}")),
-            ("content-type", "application/javascript+module"),
-        ],
+        Some("application/javascript+module"),
         fixture("observe_worker.js").into_bytes(),
     )
     .await;
     assert_eq!(upload.status, 201, "{}", upload.text());
-    let route = send(
+    let route = admin_send(
         admin,
+        ADMIN_TOKEN,
         "PUT",
-        "localhost",
         "/v1/routes/logged",
-        &[
-            ("authorization", &format!("Bearer {ADMIN_TOKEN}")),
-            ("content-type", "application/json"),
-        ],
+        Some("application/json"),
         json!({ "pattern": "logged.test/*", "script": "logged" })
             .to_string()
             .into_bytes(),
