@@ -326,7 +326,7 @@ impl Metrics {
     pub fn render(&self, scripts: usize) -> String {
         let mut families = self.script_families();
         families.extend(self.thread_families());
-        families.extend(self.kv_family());
+        families.push(self.kv_family());
         families.push(family(
             "islet_scripts",
             "Scripts deployed on this node.",
@@ -489,22 +489,20 @@ impl Metrics {
         ]
     }
 
-    fn kv_family(&self) -> Option<MetricFamily> {
-        let namespaces: Vec<(String, Arc<KvCounters>)> =
-            lock(&self.kv).iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    fn kv_family(&self) -> MetricFamily {
         let mut metrics = Vec::new();
-        for (namespace, counters) in &namespaces {
+        for (namespace, counters) in lock(&self.kv).iter() {
             for (i, op) in KvOp::ALL.iter().enumerate() {
                 let n = counters.ops[i].load(Ordering::Relaxed) as f64;
                 metrics.push(counter(&[("namespace", namespace), ("op", op.as_str())], n));
             }
         }
-        Some(family(
+        family(
             "islet_kv_operations_total",
             "Calls of KV bindings by scripts, by namespace and operation.",
             MetricType::COUNTER,
             metrics,
-        ))
+        )
     }
 }
 
