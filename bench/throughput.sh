@@ -4,19 +4,29 @@
 # Each server is pinned to one CPU (SERVER_CPU, default 0) with taskset and wrk
 # to another (WRK_CPU, default 1), so every server gets exactly one core.
 #   islet   : `islet serve --workers 1` (one isolate thread).
+#   hyper   : `islet-bench-origin`, a bare hyper HTTP/1.1 server on one tokio
+#             thread answering a fixed body: the floor any hyper-based server
+#             (islet, Deno) starts from. Not in the default set.
 #   Deno    : Deno.serve runs JavaScript on a single thread (no --parallel).
 #   workerd : has no thread-count option; it runs all JavaScript on one event-loop
 #             thread per process, so one process is single-threaded for JS.
 # Helper threads (V8 GC/compiler, tokio) are confined to the same core by taskset.
 #
-# Usage: bench/throughput.sh            # all servers
+# Usage: bench/throughput.sh            # islet, Deno and workerd
 #        SERVERS="deno workerd" bench/throughput.sh
+#        SERVERS="islet deno hyper" bench/throughput.sh
+#
+# Besides requests/s and p99, each row shows the server's CPU time per
+# request during the measured run (user and kernel, all its threads, from
+# /proc/PID/stat): where a server spends its time, independent of how busy
+# the machine is.
 #
 # Environment (defaults in brackets):
 #   SERVERS        servers to run, in order              [islet deno workerd]
 #   PEERS_DIR      cache folder for Deno and workerd     [/work/peers]
 #   NO_INSTALL=1   never install missing peers/wrk; skip them instead
 #   ISLET_BIN      islet binary                          [<repo>/target/release/islet]
+#   ORIGIN_BIN     bare hyper server                     [<repo>/target/release/islet-bench-origin]
 #   ISLET_PORT / DENO_PORT / WORKERD_PORT                [9100 / 9101 / 9102]
 #   WRK_THREADS / WRK_CONNS / WRK_DURATION               [1 / 64 / 10s]
 #   WARMUP         warm-up run before measuring, 0 = off [3s]
@@ -32,6 +42,8 @@ SERVERS="${SERVERS:-islet deno workerd}"
 PEERS_DIR="${PEERS_DIR:-/work/peers}"
 NO_INSTALL="${NO_INSTALL:-0}"
 ISLET_BIN="${ISLET_BIN:-$REPO_DIR/target/release/islet}"
+ORIGIN_BIN="${ORIGIN_BIN:-$REPO_DIR/target/release/islet-bench-origin}"
+HYPER_PORT="${HYPER_PORT:-9103}"
 ISLET_PORT="${ISLET_PORT:-9100}"
 DENO_PORT="${DENO_PORT:-9101}"
 WORKERD_PORT="${WORKERD_PORT:-9102}"
@@ -185,7 +197,11 @@ wait_for_port() {
 }
 
 RESULTS=()
-add_result() { RESULTS+=("$(printf '%s\t%s\t%s\t%s\t%s' "$@")"); }
+# add_result NAME VERSION RPS P99 ERRORS [USER_US SYS_US]
+add_result() { RESULTS+=("$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s' "$1" "$2" "$3" "$4" "$5" "${6:--}" "${7:--}")"); }
+
+# User and system CPU time of process PID (all threads), in clock ticks.
+cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat" 2>/dev/null; }
 
 # Runs warm-up + measured wrk against a started server; records a result row.
 bench_server() {
@@ -193,13 +209,17 @@ bench_server() {
   local url="http://127.0.0.1:$port/" out="$OUT_DIR/wrk-$name.txt"
   local body
   body="$(curl -s --max-time 2 "$url" 2>/dev/null || true)"
-  [[ "$body" == "Hello World" ]] || log "warning: $name answered '${body:0:60}' instead of 'Hello World'"
+  # The bare hyper server answers its own fixed body.
+  [[ "$name" == hyper || "$body" == "Hello World" ]] || log "warning: $name answered '${body:0:60}' instead of 'Hello World'"
   if [[ "$WARMUP" != 0 && -n "$WARMUP" ]]; then
     log "$name: warm-up ${WARMUP}"
     "${PIN_WRK[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WARMUP" "$url" >"$OUT_DIR/wrk-$name-warmup.txt" 2>&1
   fi
   log "$name: wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION --latency $url"
+  local before after
+  before="$(cpu_ticks "$pid")"
   "${PIN_WRK[@]}" wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"$WRK_DURATION" --latency "$url" >"$out" 2>&1
+  after="$(cpu_ticks "$pid")"
   local rps p99 errors
   rps="$(awk '/^Requests\/sec:/ {print $2}' "$out")"
   p99="$(awk '$1 == "99%" {print $2}' "$out")"
@@ -214,7 +234,15 @@ bench_server() {
     add_result "$name" "$version" "n/a" "n/a" "wrk failed"
     return
   fi
-  add_result "$name" "$version" "$rps" "$p99" "$errors"
+  # Server CPU per request, microseconds: ticks * 1e6 / CLK_TCK / requests.
+  local requests hz user_us="-" sys_us="-"
+  requests="$(awk '/requests in/ {print $1}' "$out")"
+  hz="$(getconf CLK_TCK 2>/dev/null || echo 100)"
+  if [[ -n "$before" && -n "$after" && "${requests:-0}" -gt 0 ]]; then
+    read -r user_us sys_us < <(echo "$before $after" | awk -v n="$requests" -v hz="$hz" \
+      '{printf "%.2f %.2f", ($3 - $1) * 1e6 / hz / n, ($4 - $2) * 1e6 / hz / n}')
+  fi
+  add_result "$name" "$version" "$rps" "$p99" "$errors" "$user_us" "$sys_us"
 }
 
 # start_server NAME PORT CMD...  -> sets STARTED_PID
@@ -276,6 +304,19 @@ run_workerd() {
   stop_server "$STARTED_PID"
 }
 
+run_hyper() {
+  if [[ ! -x "$ORIGIN_BIN" ]]; then
+    log "hyper: $ORIGIN_BIN not found; run \`cargo build --release -p islet-bench\` first. Skipping."
+    add_result hyper "-" "skipped" "-" "not built"
+    return
+  fi
+  log "hyper: starting $ORIGIN_BIN on 127.0.0.1:$HYPER_PORT"
+  start_server hyper "$HYPER_PORT" "$ORIGIN_BIN" "127.0.0.1:$HYPER_PORT" \
+    || { add_result hyper "bare hyper" "n/a" "n/a" "failed to start"; return; }
+  bench_server hyper "bare hyper (islet-bench-origin)" "$HYPER_PORT" "$STARTED_PID"
+  stop_server "$STARTED_PID"
+}
+
 # ---------------------------------------------------------------- main
 log "output folder: $OUT_DIR"
 setup_pinning
@@ -287,14 +328,15 @@ for s in $SERVERS; do
     islet) run_islet ;;
     deno) run_deno ;;
     workerd) run_workerd ;;
-    *) log "unknown server '$s' (known: islet deno workerd)" ;;
+    hyper) run_hyper ;;
+    *) log "unknown server '$s' (known: islet deno workerd hyper)" ;;
   esac
 done
 
 echo
 echo "wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION --latency (warm-up: $WARMUP); server on CPU ${PIN_SERVER[2]:-any}, wrk on CPU ${PIN_WRK[2]:-any}"
 {
-  printf 'server\tversion\trequests/s\tp99 latency\terrors\n'
+  printf 'server\tversion\trequests/s\tp99 latency\terrors\tuser us/req\tsys us/req\n'
   printf '%s\n' "${RESULTS[@]}"
 } | if command -v column >/dev/null; then column -t -s $'\t'; else cat; fi
 echo
