@@ -4,6 +4,7 @@
 //! serves a request (that is `worker.rs`) nor for HTTP (that is `server/`).
 
 pub mod event_loop;
+pub mod factory;
 mod locked;
 pub mod modules;
 pub mod watchdog;
