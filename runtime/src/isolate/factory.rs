@@ -9,10 +9,10 @@
 //! and on a small machine a second factory thread would only compete with
 //! the workers and with the first. Making an isolate also slows whatever
 //! else the process does meanwhile (it maps and faults in megabytes of
-//! memory), so the factory starts on a replacement [`REFILL_AFTER`] a spare
-//! was taken, once the cold start that took it is mostly done; then it
-//! goes on until the stock is full, which in a burst of cold starts is
-//! without pause. It makes nothing while the stocks are full, and stops
+//! memory), so the factory starts on a replacement [`REFILL_AFTER`] after
+//! a spare was taken, once the cold start that took it is mostly done;
+//! then it goes on until the stock is full, which in a burst of cold
+//! starts is without pause. It makes nothing while the stocks are full, and stops
 //! when the last worker thread holding a stock has gone.
 //!
 //! Not for loading scripts (`JsIsolate::from_spare`) nor for how an isolate

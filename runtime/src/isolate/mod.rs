@@ -122,8 +122,10 @@ struct HeapGuard {
 /// Called by V8 when the heap nears its limit: stop the script and give
 /// V8 room to unwind instead of letting it abort the process.
 extern "C" fn near_heap_limit(data: *mut std::ffi::c_void, current: usize, _initial: usize) -> usize {
-    // SAFETY: `data` is the `HeapGuard` boxed in the isolate's `Core`,
-    // which outlives the isolate's heap (it is dropped after the isolate).
+    // SAFETY: `data` is the `HeapGuard` boxed beside the isolate (in its
+    // `SpareIsolate`, then its `Core`), which outlives the isolate's heap:
+    // it is dropped after the isolate (field order), and the box does not
+    // move when they do.
     let guard = unsafe { &*(data as *const HeapGuard) };
     guard.hit.store(true, Ordering::Release);
     guard.handle.terminate_execution();
@@ -182,6 +184,12 @@ impl SpareIsolate {
     /// Creates an isolate and its context from the startup snapshot, with
     /// a heap limit of `heap_bytes`, on the calling thread, which keeps no
     /// hold on it.
+    ///
+    /// # Panics
+    ///
+    /// If an isolate islet did not make is entered on this thread (the
+    /// `v8::Locker` of the `v8` crate refuses to lock then); the same holds
+    /// for [`JsIsolate::from_spare`].
     pub fn new(heap_bytes: usize) -> Result<SpareIsolate, RuntimeError> {
         platform::init_v8();
         let params = v8::CreateParams::default()
