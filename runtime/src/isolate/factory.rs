@@ -305,8 +305,32 @@ mod tests {
         drop(spare);
     }
 
+    /// Loads `source` into a spare made by a factory (none made by the
+    /// worker: `prime` is not called) on a thread of its own, as a worker
+    /// does; the load's error, if any.
+    fn load_on_factory_spare(source: &str, limits: Limits) -> Option<String> {
+        let observe = Observability::default();
+        let mut stocks = start(vec![observe.metrics.thread(0)], 1, limits.heap_bytes).expect("factory starts");
+        let stock = stocks.pop().expect("one stock");
+        eventually("a spare", || !stock.is_empty());
+        let spare = stock.take(limits.heap_bytes).expect("a spare");
+        let script = Arc::new(ScriptVersion::single("test", 1, source.into()));
+        let worker = std::thread::spawn(move || {
+            // As `Stock::prime` does (this test's thread may predate V8's
+            // initialisation).
+            drop(SpareIsolate::new(limits.heap_bytes).expect("own isolate"));
+            crate::platform::block_on_local("test", async move {
+                JsIsolate::from_spare(spare, script, limits, Rc::new(Unobserved))
+                    .err()
+                    .map(|e| e.to_string())
+            })
+            .expect("runtime")
+        });
+        worker.join().expect("worker thread")
+    }
+
     #[test]
-    fn an_isolate_made_on_another_thread_has_this_threads_stack_limit() {
+    fn an_isolate_made_by_the_factory_has_its_workers_stack_limit() {
         // The top level recurses deep (no false overflow at the maker's
         // limit) and past the stack (a RangeError, not a crash).
         const SCRIPT: &str = r#"
@@ -318,24 +342,32 @@ try { forever(0); } catch (e) { caught = e; }
 if (!(caught instanceof RangeError)) throw new Error("no RangeError: " + caught);
 export default { fetch() { return new Response("ok"); } };
 "#;
-        // A small stack for the maker, far from this thread's.
-        let maker = std::thread::Builder::new()
-            .stack_size(256 << 10)
-            .spawn(|| SpareIsolate::new(HEAP).expect("spare"))
-            .expect("maker thread");
-        let spare = maker.join().expect("maker");
-        let script = Arc::new(ScriptVersion::single("recursion", 1, SCRIPT.into()));
-        // This test's thread may predate V8's initialisation: the runner
-        // makes an isolate first, as a worker does (`Stock::prime`).
-        let runner = std::thread::spawn(move || {
-            drop(SpareIsolate::new(HEAP).expect("own isolate"));
-            crate::platform::block_on_local("test", async move {
-                JsIsolate::from_spare(spare, script, Limits::default(), Rc::new(Unobserved))
-                    .err()
-                    .map(|e| e.to_string())
-            })
-        });
-        let failure = runner.join().expect("runner");
-        assert_eq!(failure, Some(None), "the script failed");
+        let limits = Limits {
+            heap_bytes: HEAP,
+            ..Limits::default()
+        };
+        assert_eq!(load_on_factory_spare(SCRIPT, limits), None);
+    }
+
+    #[test]
+    fn the_watchdog_stops_a_loop_in_an_isolate_made_by_the_factory() {
+        let limits = Limits {
+            heap_bytes: HEAP,
+            startup_cpu: Duration::from_millis(50),
+            ..Limits::default()
+        };
+        let failure = load_on_factory_spare("while (true) {}", limits).expect("the load fails");
+        assert!(failure.contains("CPU time limit"), "{failure}");
+    }
+
+    #[test]
+    fn the_heap_limit_stops_a_memory_bomb_in_an_isolate_made_by_the_factory() {
+        const BOMB: &str = "const keep = []; while (true) keep.push(new Array(100000).fill(keep.length));";
+        let limits = Limits {
+            heap_bytes: 32 << 20,
+            ..Limits::default()
+        };
+        let failure = load_on_factory_spare(BOMB, limits).expect("the load fails");
+        assert!(failure.contains("memory limit"), "{failure}");
     }
 }
