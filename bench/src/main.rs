@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Empty};
-use islet_runtime::isolate::{IsolateOptions, JsIsolate};
+use islet_runtime::isolate::{IsolateOptions, JsIsolate, SpareIsolate};
 use islet_runtime::registry::Registry;
 use islet_runtime::router::{Route, RouteTable};
 use islet_runtime::script::ScriptVersion;
@@ -76,12 +76,10 @@ fn bench_isolates(n: usize) {
     islet_runtime::platform::init_v8();
     // A server always has an isolate alive (cached or spare). V8 shares the
     // read-only heap among live isolates and rebuilds it when the last one
-    // goes, so one is kept for the whole run, as in a server.
-    let _resident = v8::Isolate::new(
-        v8::CreateParams::default()
-            .snapshot_blob(v8::StartupData::from(islet_runtime::platform::SNAPSHOT))
-            .external_references(islet_runtime::platform::external_references()),
-    );
+    // goes, so one is kept for the whole run, as in a server. A spare, as
+    // it is not entered: islet locks its isolates to a thread, which wants
+    // no other isolate entered there.
+    let _resident = SpareIsolate::new(IsolateOptions::default().limits.heap_bytes).expect("resident isolate");
     // Raw: isolate + context from the snapshot.
     let mut raw = Vec::with_capacity(n);
     let mut isolate_only = Vec::with_capacity(n);

@@ -1,5 +1,6 @@
 //! A worker thread's view of the scripts: its own isolate per script (a
-//! cold start creates one from the snapshot, or takes a spare), and the
+//! cold start takes a spare isolate from the thread's stock, which the
+//! isolate factory keeps full, or creates one from the snapshot), and the
 //! isolate lifecycle: at most `max_isolates` per thread (least recently
 //! used go first), disposal after `idle_timeout`, replacement of an isolate
 //! that a limit stopped. An isolate that leaves the cache while requests
@@ -14,6 +15,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::error::RuntimeError;
+use crate::isolate::factory::Stock;
 use crate::isolate::{event_loop, IsolateOptions, JsIsolate, SpareIsolate};
 use crate::observe::{IsolateObserver, KvCounterCache, Observability, ScriptStats, ThreadStats};
 use crate::registry::Registry;
@@ -29,13 +31,9 @@ pub struct Worker {
     /// Scripts that keep breaking their CPU or memory limits are refused
     /// for a while, so they cannot keep a thread busy for other tenants.
     penalties: RefCell<HashMap<String, Penalty>>,
-    /// Isolates with a context but no script yet: a cold start takes one.
-    spares: RefCell<Vec<SpareIsolate>>,
-    refilling: std::cell::Cell<bool>,
-    /// Requests being handled on this thread, and when the last one ended:
-    /// spares are made only in quiet moments, never in a request's way.
-    in_flight: std::cell::Cell<usize>,
-    last_activity: std::cell::Cell<Instant>,
+    /// Isolates with a context but no script yet, made by the isolate
+    /// factory: a cold start takes one.
+    stock: Stock,
     options: IsolateOptions,
     /// This thread's index (the `thread` label of its metrics).
     index: usize,
@@ -80,25 +78,16 @@ struct Cached {
     last_used: Instant,
 }
 
-/// How many spare isolates each worker thread keeps ready.
-const SPARES: usize = 2;
-
-/// How long a thread must be idle before it makes a spare isolate.
-const QUIET: std::time::Duration = std::time::Duration::from_millis(5);
-
-/// A request in flight on a worker thread (see [`Worker::request_started`]).
-pub struct InFlight(Rc<Worker>);
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        self.0.in_flight.set(self.0.in_flight.get().saturating_sub(1));
-        self.0.last_activity.set(Instant::now());
-    }
-}
-
 impl Worker {
-    /// Worker thread `index`, with an empty isolate cache.
-    pub fn new(registry: Arc<Registry>, options: IsolateOptions, observe: Arc<Observability>, index: usize) -> Worker {
+    /// Worker thread `index`, with an empty isolate cache; cold starts take
+    /// spare isolates from `stock`.
+    pub fn new(
+        registry: Arc<Registry>,
+        options: IsolateOptions,
+        observe: Arc<Observability>,
+        index: usize,
+        stock: Stock,
+    ) -> Worker {
         Worker {
             thread_stats: observe.metrics.thread(index),
             kv_counters: Rc::new(KvCounterCache::new(observe.metrics.clone())),
@@ -109,10 +98,7 @@ impl Worker {
             isolates: RefCell::new(rustc_hash::FxHashMap::default()),
             retiring: RefCell::new(Vec::new()),
             penalties: RefCell::new(HashMap::new()),
-            spares: RefCell::new(Vec::new()),
-            refilling: std::cell::Cell::new(false),
-            in_flight: std::cell::Cell::new(0),
-            last_activity: std::cell::Cell::new(Instant::now()),
+            stock,
             options,
         }
     }
@@ -140,23 +126,23 @@ impl Worker {
         stats.record_cold_start();
         let observer = Rc::new(IsolateObserver::new(stats.series().clone(), self.kv_counters.clone()));
         let limits = self.options.limits.with_overrides(&script.limits);
-        let spare = {
-            let mut spares = self.spares.borrow_mut();
-            match spares.last() {
-                Some(s) if s.heap_bytes() == limits.heap_bytes => spares.pop(),
-                _ => None,
-            }
+        // Without a spare (the factory has not caught up, or the script
+        // wants another heap limit) this thread makes the isolate itself
+        // rather than wait.
+        let (spare, from_stock) = match self.stock.take(limits.heap_bytes) {
+            Some(s) => (s, true),
+            None => (SpareIsolate::new(limits.heap_bytes)?, false),
         };
-        let spare = match spare {
-            Some(s) => s,
-            None => SpareIsolate::new(limits.heap_bytes)?,
-        };
-        self.thread_stats.set_spares(self.spares.borrow().len());
         let iso = JsIsolate::from_spare(spare, script.clone(), self.options.limits, observer)?;
         let iso = Rc::new(RefCell::new(iso));
         event_loop::spawn(&iso);
         self.thread_stats.record_isolate_startup(started.elapsed());
-        tracing::debug!(script = %script.name, micros = started.elapsed().as_micros() as u64, "cold start");
+        tracing::debug!(
+            script = %script.name,
+            micros = started.elapsed().as_micros() as u64,
+            from_stock,
+            "cold start"
+        );
         let replaced = self.isolates.borrow_mut().insert(
             script.name.clone(),
             Cached {
@@ -303,57 +289,6 @@ impl Worker {
                     None => return,
                 }
             }
-        });
-    }
-
-    /// Creates spare isolates until there are enough (at thread start).
-    pub fn fill_spares(&self) {
-        while self.spares.borrow().len() < SPARES {
-            match SpareIsolate::new(self.options.limits.heap_bytes) {
-                Ok(s) => self.spares.borrow_mut().push(s),
-                Err(e) => {
-                    tracing::warn!("cannot create a spare isolate: {e}");
-                    break;
-                }
-            }
-        }
-        self.thread_stats.set_spares(self.spares.borrow().len());
-    }
-
-    /// Marks a request as started; the returned guard marks it ended.
-    pub fn request_started(self: &Rc<Self>) -> InFlight {
-        self.in_flight.set(self.in_flight.get() + 1);
-        InFlight(self.clone())
-    }
-
-    /// After a cold start used a spare, makes another one when the thread
-    /// has been without requests for a moment, one isolate per quiet
-    /// moment, so steady traffic never waits behind an isolate being made.
-    pub fn schedule_refill(self: &Rc<Self>) {
-        if self.refilling.get() || self.spares.borrow().len() >= SPARES {
-            return;
-        }
-        self.refilling.set(true);
-        let worker = self.clone();
-        tokio::task::spawn_local(async move {
-            while worker.spares.borrow().len() < SPARES {
-                tokio::time::sleep(QUIET).await;
-                let quiet = worker.in_flight.get() == 0 && worker.last_activity.get().elapsed() >= QUIET;
-                if !quiet {
-                    continue;
-                }
-                match SpareIsolate::new(worker.options.limits.heap_bytes) {
-                    Ok(s) => {
-                        worker.spares.borrow_mut().push(s);
-                        worker.thread_stats.set_spares(worker.spares.borrow().len());
-                    }
-                    Err(e) => {
-                        tracing::warn!("cannot create a spare isolate: {e}");
-                        break;
-                    }
-                }
-            }
-            worker.refilling.set(false);
         });
     }
 

@@ -283,3 +283,27 @@ export default {
     }
     assert!(start.elapsed() < Duration::from_secs(5), "the worker thread is busy");
 }
+
+#[tokio::test]
+async fn deep_recursion_works_and_a_stack_overflow_is_a_range_error_the_script_catches() {
+    // Cold starts of several scripts on two workers: a worker starts with
+    // a spare made on the factory thread in stock, and the factory refills
+    // it between these requests (a worker makes an isolate itself only
+    // when its stock is empty).
+    let source = fixture("deep_recursion.js");
+    let scripts: Vec<ScriptSpec> = (0..6)
+        .map(|i| ScriptSpec::new(&format!("recursion{i}"), source.clone(), &[&format!("r{i}.test/*")]))
+        .collect();
+    let srv = TestServer::start(scripts, 2).await;
+    for i in 0..6 {
+        let host = format!("r{i}.test");
+        let res = srv.get_host(&host, "/deep").await;
+        assert_eq!((res.status, res.text().as_str()), (200, "5000"), "{host}");
+        let res = srv.get_host(&host, "/overflow").await;
+        assert_eq!(
+            (res.status, res.text().as_str()),
+            (200, "RangeError: Maximum call stack size exceeded"),
+            "{host}"
+        );
+    }
+}

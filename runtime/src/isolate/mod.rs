@@ -4,6 +4,8 @@
 //! serves a request (that is `worker.rs`) nor for HTTP (that is `server/`).
 
 pub mod event_loop;
+pub mod factory;
+mod locked;
 pub mod modules;
 pub mod watchdog;
 
@@ -12,7 +14,7 @@ use std::rc::Rc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use islet_bindings::host::{self, CompletionQueue, HostState, ScriptObserver, Unobserved};
+use islet_bindings::host::{self, CompletionQueue, HostState, ScriptObserver};
 use islet_bindings::http_types::{FailureKind, HeadResult, RequestBody, RequestSlot, Responder, ScriptFailure};
 use islet_bindings::limits::SharedUsage;
 use islet_bindings::v8_util::new_string;
@@ -24,6 +26,7 @@ use crate::limits::Limits;
 use crate::platform;
 use crate::script::{ScriptFormat, SharedScript};
 use crate::snapshot_builder::INTERNALS_SLOT;
+use locked::{Entered, LockedIsolate};
 
 /// Functions of the JS runtime (`js/20_worker.js`) that Rust calls.
 struct Hooks {
@@ -119,8 +122,10 @@ struct HeapGuard {
 /// Called by V8 when the heap nears its limit: stop the script and give
 /// V8 room to unwind instead of letting it abort the process.
 extern "C" fn near_heap_limit(data: *mut std::ffi::c_void, current: usize, _initial: usize) -> usize {
-    // SAFETY: `data` is the `HeapGuard` boxed in the isolate's `Core`,
-    // which outlives the isolate's heap (it is dropped after the isolate).
+    // SAFETY: `data` is the `HeapGuard` boxed beside the isolate (in its
+    // `SpareIsolate`, then its `Core`), which outlives the isolate's heap:
+    // it is dropped after the isolate (field order), and the box does not
+    // move when they do.
     let guard = unsafe { &*(data as *const HeapGuard) };
     guard.hit.store(true, Ordering::Release);
     guard.handle.terminate_execution();
@@ -155,20 +160,45 @@ pub struct IncomingRequest<'a> {
 }
 
 /// An isolate and context created from the snapshot, with no script yet.
-/// Worker threads keep a few ready so a cold start skips this part.
+/// Made on any thread (mostly the factory's, see `factory`) and sent to
+/// the worker thread that loads a script into it and keeps it. Nothing
+/// that is tied to a thread hangs off it yet.
 pub struct SpareIsolate {
-    core: Core,
+    // Field order: the handles go before the isolate.
+    hooks: Hooks,
+    context: v8::Global<v8::Context>,
+    isolate: v8::SharedIsolate,
+    handle: v8::IsolateHandle,
+    heap_bytes: usize,
+    /// Dropped after `isolate` (field order), as the heap callback needs it.
+    heap_guard: Box<HeapGuard>,
 }
+
+// A spare crosses from the factory thread to a worker thread.
+const _: () = {
+    const fn assert_send<T: Send>() {}
+    assert_send::<SpareIsolate>();
+};
 
 impl SpareIsolate {
     /// Creates an isolate and its context from the startup snapshot, with
-    /// a heap limit of `heap_bytes`.
+    /// a heap limit of `heap_bytes`, on the calling thread, which keeps no
+    /// hold on it.
+    ///
+    /// # Panics
+    ///
+    /// If an isolate islet did not make is entered on this thread (the
+    /// `v8::Locker` of the `v8` crate refuses to lock then); the same holds
+    /// for [`JsIsolate::from_spare`].
     pub fn new(heap_bytes: usize) -> Result<SpareIsolate, RuntimeError> {
         platform::init_v8();
         let params = v8::CreateParams::default()
             .snapshot_blob(v8::StartupData::from(platform::SNAPSHOT))
             .external_references(platform::external_references())
             .heap_limits(0, heap_bytes);
+        // Leaves this thread with no isolate entered, which the `Locker`
+        // below wants (the next entry on this thread re-enters its own).
+        locked::leave_entered();
         let mut isolate = v8::Isolate::new(params);
         isolate.set_microtasks_policy(v8::MicrotasksPolicy::Explicit);
         let handle = isolate.thread_safe_handle();
@@ -178,34 +208,31 @@ impl SpareIsolate {
         });
         let guard_ptr = &*heap_guard as *const HeapGuard as *mut std::ffi::c_void;
         isolate.add_near_heap_limit_callback(near_heap_limit, guard_ptr);
-        let state = HostState::new(Rc::from(""), Rc::new(Unobserved));
-        let completions = state.completions.clone();
-        isolate.set_slot(state);
-        let made = create_context(&mut isolate);
-        // Several isolates share this thread; `Entered` switches between
-        // them. `Isolate::new` entered this one: leave it as it was.
-        // SAFETY: the isolate was entered by `Isolate::new` on this thread.
-        unsafe { isolate.exit() };
-        let (context, hooks) = made?;
+        // SAFETY: what hangs off the isolate may move between threads with
+        // it: the heap callback's data (`HeapGuard`: an `IsolateHandle` and
+        // an atomic, both `Send`) and no slot. The one non-`Send` slot,
+        // `HostState`, is set by `JsIsolate::from_spare` on the thread that
+        // then holds the isolate's lock until it disposes of it there.
+        let isolate = unsafe { isolate.try_into_shared() }
+            .map_err(|e| RuntimeError::V8(format!("cannot make the isolate shareable: {e}")))?;
+        // Everything done with the isolate is done under its lock, as V8
+        // wants once more than one thread uses it. Ending the lock here
+        // frees this thread's V8 state for the isolate (handle scopes,
+        // stack guard): the worker that adopts it sets up its own.
+        let (context, hooks) = create_context(&mut isolate.lock())?;
         Ok(SpareIsolate {
-            core: Core {
-                hooks,
-                context,
-                completions,
-                isolate,
-                handle,
-                id: NEXT_ISOLATE_ID.fetch_add(1, Ordering::Relaxed),
-                heap_bytes,
-                limits: Limits::default(),
-                failed: None,
-                heap_guard,
-            },
+            hooks,
+            context,
+            isolate,
+            handle,
+            heap_bytes,
+            heap_guard,
         })
     }
 
     /// The heap limit this isolate was created with.
     pub fn heap_bytes(&self) -> usize {
-        self.core.heap_bytes
+        self.heap_bytes
     }
 }
 
@@ -215,11 +242,11 @@ struct Core {
     hooks: Hooks,
     context: v8::Global<v8::Context>,
     completions: Rc<CompletionQueue>,
-    isolate: v8::OwnedIsolate,
+    /// Locked to this thread until it is dropped here.
+    isolate: LockedIsolate,
     handle: v8::IsolateHandle,
     /// Unique per isolate in this process (addresses get reused).
     id: u64,
-    heap_bytes: usize,
     limits: Limits,
     /// Set once a limit stopped JS in this isolate: it never runs again.
     failed: Option<FailureKind>,
@@ -256,13 +283,31 @@ impl JsIsolate {
         defaults: Limits,
         observer: Rc<dyn ScriptObserver>,
     ) -> Result<JsIsolate, RuntimeError> {
-        let mut core = spare.core;
-        core.limits = defaults.with_overrides(&script.limits);
-        if let Some(state) = core.isolate.get_slot_mut::<HostState>() {
-            state.script_name = Rc::from(script.name.as_str());
-            state.limits.subrequests = core.limits.subrequests;
-            state.observer = observer;
-        }
+        let SpareIsolate {
+            hooks,
+            context,
+            isolate,
+            handle,
+            heap_bytes: _,
+            heap_guard,
+        } = spare;
+        let mut isolate = LockedIsolate::adopt(isolate);
+        let limits = defaults.with_overrides(&script.limits);
+        let mut state = HostState::new(Rc::from(script.name.as_str()), observer);
+        state.limits.subrequests = limits.subrequests;
+        let completions = state.completions.clone();
+        isolate.set_slot(state);
+        let mut core = Core {
+            hooks,
+            context,
+            completions,
+            isolate,
+            handle,
+            id: NEXT_ISOLATE_ID.fetch_add(1, Ordering::Relaxed),
+            limits,
+            failed: None,
+            heap_guard,
+        };
         match core.enter(Budget::Startup, |scope, hooks| load_script(scope, hooks, &script)) {
             Ok(loaded) => loaded?,
             Err(kind) => {
@@ -449,7 +494,7 @@ impl Core {
         let result = {
             let hooks = &self.hooks;
             let _entered = Entered::new(&self.isolate);
-            let isolate = &mut self.isolate;
+            let isolate: &mut v8::Isolate = &mut self.isolate;
             v8::scope!(let scope, isolate);
             let context = v8::Local::new(scope, &self.context);
             let scope = &mut v8::ContextScope::new(scope, context);
@@ -529,56 +574,10 @@ impl Core {
     }
 }
 
-thread_local! {
-    /// The V8 isolate this thread last entered and left entered. Switching
-    /// happens only when another isolate is needed, which saves an
-    /// enter/exit pair on every entry while one script is hot.
-    static ENTERED: std::cell::Cell<*mut std::ffi::c_void> = const { std::cell::Cell::new(std::ptr::null_mut()) };
-}
-
-/// The address of the C++ isolate (stable, unlike the Rust handle, which
-/// moves with its owner).
-fn raw_ptr(isolate: &v8::Isolate) -> *mut std::ffi::c_void {
-    // SAFETY: `UnsafeRawIsolatePtr` is a `repr(transparent)` wrapper of the
-    // isolate's C++ pointer; reading it has no side effect.
-    unsafe { std::mem::transmute::<v8::UnsafeRawIsolatePtr, *mut std::ffi::c_void>(isolate.as_raw_isolate_ptr()) }
-}
-
-/// Makes `isolate` the one entered on this thread.
-struct Entered;
-
-impl Entered {
-    fn new(isolate: &v8::OwnedIsolate) -> Entered {
-        let ptr = raw_ptr(isolate);
-        ENTERED.with(|current| {
-            let previous = current.get();
-            if previous != ptr {
-                if !previous.is_null() {
-                    // SAFETY: `previous` is a live isolate entered on this
-                    // thread: `Core::drop` clears this slot before an
-                    // isolate is disposed.
-                    unsafe {
-                        let raw = std::mem::transmute::<*mut std::ffi::c_void, v8::UnsafeRawIsolatePtr>(previous);
-                        v8::Isolate::from_raw_isolate_ptr(raw).exit();
-                    }
-                }
-                // SAFETY: alive and used only on this thread.
-                unsafe { isolate.enter() };
-                current.set(ptr);
-            }
-        });
-        Entered
-    }
-}
-
 impl Drop for Core {
     fn drop(&mut self) {
-        // `OwnedIsolate`'s own drop exits the isolate and checks that it is
-        // the current one, so make it the entered one first; afterwards no
-        // isolate is entered.
-        let _ = Entered::new(&self.isolate);
-        ENTERED.with(|current| current.set(std::ptr::null_mut()));
-        // Lets the event-loop task notice the isolate is gone and exit.
+        // Lets the event-loop task notice the isolate is gone and exit. The
+        // handles go next (field order), then the isolate, on this thread.
         self.completions.wake();
     }
 }
@@ -617,7 +616,7 @@ fn get_function<'s>(
 }
 
 /// Creates the context from the snapshot and finds the runtime's hooks.
-fn create_context(isolate: &mut v8::OwnedIsolate) -> Result<(v8::Global<v8::Context>, Hooks), RuntimeError> {
+fn create_context(isolate: &mut v8::Isolate) -> Result<(v8::Global<v8::Context>, Hooks), RuntimeError> {
     v8::scope!(let scope, isolate);
     let context = v8::Context::new(scope, Default::default());
     let scope = &mut v8::ContextScope::new(scope, context);

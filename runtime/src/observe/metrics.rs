@@ -161,7 +161,8 @@ impl ScriptStats {
     }
 }
 
-/// One worker thread's isolate figures; only that thread writes them.
+/// One worker thread's isolate figures; only that thread writes them, but
+/// for `spares` (see [`ThreadStats::set_spares`]).
 pub struct ThreadStats {
     index: usize,
     startup: HistogramShard,
@@ -185,7 +186,8 @@ impl ThreadStats {
         self.isolates.store(n as i64, Ordering::Relaxed);
     }
 
-    /// Sets the number of spare isolates ready on this thread.
+    /// Sets the number of spare isolates in this thread's stock: written
+    /// under the stock's lock, by the worker or by the isolate factory.
     pub fn set_spares(&self, n: usize) {
         self.spares.store(n as i64, Ordering::Relaxed);
     }

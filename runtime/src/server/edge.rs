@@ -67,7 +67,6 @@ pub fn handle(
     client: ClientInfo,
 ) -> EdgeFuture {
     let arrived = Instant::now();
-    let in_flight = worker.request_started();
     let (parts, body) = req.into_parts();
     let authority = parts
         .headers
@@ -81,7 +80,6 @@ pub fn handle(
     let Some(script) = route else {
         return match origin {
             Some(origin) => EdgeFuture::pending(async move {
-                let _in_flight = in_flight;
                 let body = if body.is_end_stream() {
                     OutBody::Empty
                 } else {
@@ -107,10 +105,7 @@ pub fn handle(
         return EdgeFuture::ready(recorded(record, res, Outcome::Throttled, None));
     }
     let serving = match worker.isolate_for(&script) {
-        Ok(serving) => {
-            worker.schedule_refill();
-            serving
-        }
+        Ok(serving) => serving,
         Err(e) => {
             tracing::error!(script = %script.name, %request_id, error = %e, "script failed to load");
             let mut record = RequestRecord::new(worker.script_stats(&script.name), log_level, arrived, request_id);
@@ -155,7 +150,6 @@ pub fn handle(
         Ok(head) => answered.respond(Answer::Head(head)),
         Err(TryRecvError::Closed) => answered.respond(Answer::Lost),
         Err(TryRecvError::Empty) => EdgeFuture::pending(async move {
-            let _in_flight = in_flight;
             let answer = match tokio::time::timeout(wall, pending).await {
                 Ok(Ok(head)) => Answer::Head(head),
                 Ok(Err(_)) => Answer::Lost,

@@ -21,6 +21,7 @@ use islet_bindings::fetch::FetchConfig;
 use tokio::sync::watch;
 
 use crate::error::RuntimeError;
+use crate::isolate::factory::Stock;
 use crate::isolate::IsolateOptions;
 use crate::observe::Observability;
 use crate::registry::Registry;
@@ -147,12 +148,19 @@ pub fn start(
     let acceptor = edge_tls
         .as_ref()
         .map(|(t, _)| tokio_rustls::TlsAcceptor::from(t.config.clone()));
+    // Started after `init_v8`, as the worker threads below: with memory
+    // protection keys, a thread only gets access to V8's pointer tables if
+    // it was created after V8 was initialised.
+    let stats = (0..listeners.len()).map(|i| observe.metrics.thread(i)).collect();
+    let stocks =
+        crate::isolate::factory::start(stats, crate::isolate::factory::STOCK, options.isolate.limits.heap_bytes)?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let mut threads = Vec::new();
     let mut tls_listeners = tls_listeners.into_iter();
-    for (index, listener) in listeners.into_iter().enumerate() {
+    for ((index, listener), stock) in listeners.into_iter().enumerate().zip(stocks) {
         let thread = ThreadSetup {
             index,
+            stock,
             observe: observe.clone(),
             listener,
             tls: tls_listeners.next().zip(acceptor.clone()),
@@ -188,6 +196,7 @@ pub fn start(
 /// What one worker thread starts with.
 struct ThreadSetup {
     index: usize,
+    stock: Stock,
     observe: Arc<Observability>,
     listener: std::net::TcpListener,
     tls: Option<(std::net::TcpListener, tokio_rustls::TlsAcceptor)>,
@@ -202,6 +211,7 @@ struct ThreadSetup {
 fn worker_thread(setup: ThreadSetup) {
     let ThreadSetup {
         index,
+        stock,
         observe,
         listener,
         tls,
@@ -212,6 +222,9 @@ fn worker_thread(setup: ThreadSetup) {
         protection,
         shutdown,
     } = setup;
+    if let Err(e) = stock.prime() {
+        tracing::error!(thread = index, "cannot create an isolate: {e}");
+    }
     crate::platform::block_on_local("worker", async move {
         let listener = match tokio::net::TcpListener::from_std(listener) {
             Ok(l) => l,
@@ -231,8 +244,7 @@ fn worker_thread(setup: ThreadSetup) {
             None => None,
         };
         islet_bindings::fetch::install(fetch);
-        let worker = Rc::new(Worker::new(registry, options, observe, index));
-        worker.fill_spares();
+        let worker = Rc::new(Worker::new(registry, options, observe, index, stock));
         worker.start_sweeper();
         let shared = Rc::new(listener::Shared {
             worker,
