@@ -1,5 +1,7 @@
 //! Build script: creates the startup snapshot from the files in `../js/`.
 
+#[path = "src/js_strip.rs"]
+mod js_strip;
 #[path = "src/snapshot_builder.rs"]
 mod snapshot_builder;
 
@@ -9,6 +11,7 @@ fn main() {
     let js_dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../js");
     println!("cargo:rerun-if-changed={}", js_dir.display());
     println!("cargo:rerun-if-changed=src/snapshot_builder.rs");
+    println!("cargo:rerun-if-changed=src/js_strip.rs");
     let mut entries: Vec<PathBuf> = match std::fs::read_dir(&js_dir) {
         Ok(dir) => dir
             .filter_map(Result::ok)
@@ -29,7 +32,8 @@ fn main() {
         if !source.is_ascii() {
             panic!("js/{name} must be ASCII only");
         }
-        files.push((name, source));
+        // Comments and indentation would be copied into every isolate.
+        files.push((name, js_strip::strip(&source)));
     }
 
     let platform = v8::new_default_platform(0, false).make_shared();

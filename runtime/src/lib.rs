@@ -12,6 +12,8 @@ pub mod config;
 pub mod deploy;
 pub mod error;
 pub mod isolate;
+#[cfg(test)]
+mod js_strip;
 pub mod limits;
 pub mod observe;
 pub mod platform;
