@@ -105,15 +105,16 @@ impl Worker {
 
     /// This thread's isolate for `script`, created from the snapshot when
     /// there is none, when it runs an older version, or when a limit
-    /// stopped it.
-    pub fn isolate_for(&self, script: &SharedScript) -> Result<Serving, RuntimeError> {
+    /// stopped it. `now` is when the request arrived, which the cache
+    /// keeps as the isolate's last use (for idle disposal).
+    pub fn isolate_for(&self, script: &SharedScript, now: Instant) -> Result<Serving, RuntimeError> {
         if let Some(cached) = self.isolates.borrow_mut().get_mut(&script.name) {
             let current = {
                 let iso = cached.iso.borrow();
                 Arc::ptr_eq(&iso.script, script) && iso.failed().is_none()
             };
             if current {
-                cached.last_used = Instant::now();
+                cached.last_used = now;
                 return Ok(Serving {
                     iso: cached.iso.clone(),
                     stats: cached.stats.clone(),

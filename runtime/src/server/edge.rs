@@ -104,7 +104,7 @@ pub fn handle(
         let res = outcome::throttled_response(&script.name, wait);
         return EdgeFuture::ready(recorded(record, res, Outcome::Throttled, None));
     }
-    let serving = match worker.isolate_for(&script) {
+    let serving = match worker.isolate_for(&script, arrived) {
         Ok(serving) => serving,
         Err(e) => {
             tracing::error!(script = %script.name, %request_id, error = %e, "script failed to load");
