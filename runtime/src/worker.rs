@@ -137,7 +137,7 @@ impl Worker {
         let iso = JsIsolate::from_spare(spare, script.clone(), self.options.limits, observer)?;
         let iso = Rc::new(RefCell::new(iso));
         event_loop::spawn(&iso);
-        self.thread_stats.record_isolate_startup(started.elapsed());
+        self.thread_stats.record_isolate_startup(started.elapsed(), from_stock);
         tracing::debug!(
             script = %script.name,
             micros = started.elapsed().as_micros() as u64,

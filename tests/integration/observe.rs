@@ -212,6 +212,17 @@ async fn metrics_move_with_requests_cold_starts_kv_subrequests_and_limits() {
     assert_eq!(kv("get"), Some(1.0));
     assert_eq!(kv("list"), Some(0.0));
     assert!(m.count("islet_isolate_startup_seconds", &[]) >= 2.0);
+    // Every cold start took a spare from the stock or made its isolate.
+    let source = |s: &str| {
+        m.value("islet_cold_start_isolates_total", &[("thread", "0"), ("source", s)])
+            .unwrap_or_else(|| panic!("no islet_cold_start_isolates_total for {s}:\n{}", m.text))
+    };
+    assert_eq!(
+        source("stock") + source("thread"),
+        m.count("islet_isolate_startup_seconds", &[]),
+        "{}",
+        m.text
+    );
     assert_eq!(m.value("islet_isolates", &[("thread", "0")]), Some(1.0));
     assert!(m.value("process_cpu_seconds_total", &[]).unwrap() > 0.0);
 

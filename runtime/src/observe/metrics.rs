@@ -168,6 +168,11 @@ pub struct ThreadStats {
     startup: HistogramShard,
     isolates: AtomicI64,
     spares: AtomicI64,
+    /// Cold starts that took a spare from the stock, and cold starts that
+    /// made their isolate on the worker thread (the stock was empty, or the
+    /// script wants another heap limit).
+    from_stock: AtomicU64,
+    made_here: AtomicU64,
     /// Requests that matched no route and went to the origin, by status class.
     origin: [AtomicU64; 5],
     /// Requests that matched no route, with no origin configured.
@@ -175,10 +180,12 @@ pub struct ThreadStats {
 }
 
 impl ThreadStats {
-    /// Records the creation of an isolate for a cold start.
-    pub fn record_isolate_startup(&self, took: Duration) {
+    /// Records the creation of an isolate for a cold start; `from_stock`:
+    /// it began from a spare, rather than from the snapshot on this thread.
+    pub fn record_isolate_startup(&self, took: Duration, from_stock: bool) {
         self.startup
             .observe_ns(u64::try_from(took.as_nanos()).unwrap_or(u64::MAX));
+        add_own(if from_stock { &self.from_stock } else { &self.made_here }, 1);
     }
 
     /// Sets the number of script isolates alive on this thread.
@@ -304,6 +311,8 @@ impl Metrics {
             startup: HistogramShard::new(ISOLATE_STARTUP),
             isolates: AtomicI64::new(0),
             spares: AtomicI64::new(0),
+            from_stock: AtomicU64::new(0),
+            made_here: AtomicU64::new(0),
             origin: Default::default(),
             no_route: AtomicU64::new(0),
         });
@@ -429,7 +438,7 @@ impl Metrics {
     fn thread_families(&self) -> Vec<MetricFamily> {
         let threads: Vec<Arc<ThreadStats>> = lock(&self.threads).clone();
         let mut startup = HistogramTotal::new(ISOLATE_STARTUP);
-        let (mut isolates, mut spares) = (vec![], vec![]);
+        let (mut isolates, mut spares, mut sources) = (vec![], vec![], vec![]);
         let (mut origin, mut no_route) = ([0u64; 5], 0u64);
         for t in &threads {
             startup.add(&t.startup);
@@ -440,6 +449,12 @@ impl Metrics {
             let index = t.index.to_string();
             isolates.push(gauge(&[("thread", &index)], t.isolates.load(Ordering::Relaxed) as f64));
             spares.push(gauge(&[("thread", &index)], t.spares.load(Ordering::Relaxed) as f64));
+            for (source, n) in [("stock", &t.from_stock), ("thread", &t.made_here)] {
+                sources.push(counter(
+                    &[("thread", &index), ("source", source)],
+                    n.load(Ordering::Relaxed) as f64,
+                ));
+            }
         }
         vec![
             family(
@@ -463,6 +478,12 @@ impl Metrics {
                 "Isolates made ahead of time on each worker thread, ready for a cold start.",
                 MetricType::GAUGE,
                 spares,
+            ),
+            family(
+                "islet_cold_start_isolates_total",
+                "Cold starts by where their isolate came from: a spare the isolate factory made (stock) or one the worker thread had to make itself (thread).",
+                MetricType::COUNTER,
+                sources,
             ),
             family(
                 "islet_origin_requests_total",
