@@ -279,29 +279,21 @@ mod tests {
 
     #[test]
     fn strings_templates_and_regexes_are_kept_whole() {
-        let cases = [
+        let kept = [
             "const s = \"a // not a comment\";",
             "const s = 'it''s /* no */';",
             "const re = /^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$/;",
             "const re = /\\/\\/ x/g.test(s);",
             "if (x) return /a\\/b/.test(y);",
             "const t = `a ${b ? `c ${d} // e` : { f: 1 }.f} /* g */`;",
-            "const n = a / b / c; // half",
             "x = y.length / 2; z = (a) / 3;",
         ];
-        let expected = [
-            "const s = \"a // not a comment\";",
-            "const s = 'it''s /* no */';",
-            "const re = /^[!#$%&'*+\\-.^_`|~0-9A-Za-z]+$/;",
-            "const re = /\\/\\/ x/g.test(s);",
-            "if (x) return /a\\/b/.test(y);",
-            "const t = `a ${b ? `c ${d} // e` : { f: 1 }.f} /* g */`;",
-            "const n = a / b / c;",
-            "x = y.length / 2; z = (a) / 3;",
-        ];
-        for (src, want) in cases.iter().zip(expected) {
-            assert_eq!(strip(src), want, "for {src}");
+        for src in kept {
+            assert_eq!(strip(src), src);
         }
+        // Divisions are not mistaken for a regular expression that would
+        // swallow the comment after them.
+        assert_eq!(strip("const n = a / b / c; // half"), "const n = a / b / c;");
     }
 
     #[test]

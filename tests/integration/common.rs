@@ -400,6 +400,20 @@ pub fn multipart(parts: &[(&str, Option<&str>, &str, &[u8])]) -> (String, Vec<u8
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
+/// The upload body of a one-module script: `index.js` holding `source`,
+/// and its `metadata` (JSON); returns the content type and the body.
+pub fn module_upload(source: &str, metadata: &str) -> (String, Vec<u8>) {
+    multipart(&[
+        (
+            "index.js",
+            Some("index.js"),
+            "application/javascript+module",
+            source.as_bytes(),
+        ),
+        ("metadata", None, "application/json", metadata.as_bytes()),
+    ])
+}
+
 impl Drop for TestServer {
     fn drop(&mut self) {
         if let Some(h) = self.handle.take() {

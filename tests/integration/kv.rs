@@ -14,7 +14,7 @@ use islet_runtime::config::{Config, KvLayer};
 use serde_json::{json, Value};
 
 use crate::common::{
-    fixture, multipart, node_config, send, serve_child_node, start_child_node, ChildNode, ChildStderr, RedisServer,
+    fixture, module_upload, node_config, send, serve_child_node, start_child_node, ChildNode, ChildStderr, RedisServer,
     TempDir, TestNode, TestResponse,
 };
 
@@ -95,15 +95,7 @@ impl Harness {
             "limits": { "cpu_ms": 60_000 },
         })
         .to_string();
-        let (content_type, body) = multipart(&[
-            (
-                "index.js",
-                Some("index.js"),
-                "application/javascript+module",
-                source.as_bytes(),
-            ),
-            ("metadata", None, "application/json", metadata.as_bytes()),
-        ]);
+        let (content_type, body) = module_upload(source, &metadata);
         self.node()
             .admin("PUT", &format!("/v1/scripts/{name}"), Some(&content_type), body)
             .await
@@ -917,15 +909,7 @@ async fn embedded_acknowledged_puts_survive_kill_9() {
             })
             .to_string();
             let source = fixture("kv_worker.js");
-            let (content_type, body) = multipart(&[
-                (
-                    "index.js",
-                    Some("index.js"),
-                    "application/javascript+module",
-                    source.as_bytes(),
-                ),
-                ("metadata", None, "application/json", metadata.as_bytes()),
-            ]);
+            let (content_type, body) = module_upload(&source, &metadata);
             let auth = format!("Bearer {}", crate::common::ADMIN_TOKEN);
             let headers = [
                 ("authorization", auth.as_str()),

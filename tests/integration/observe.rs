@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::common::{
-    admin_send, fixture, multipart, node_config, send, serve_child_node, start_child_node, ChildNode, ChildStderr,
+    admin_send, fixture, module_upload, node_config, send, serve_child_node, start_child_node, ChildNode, ChildStderr,
     TempDir, TestNode, TestResponse, ADMIN_TOKEN,
 };
 
@@ -41,15 +41,7 @@ async fn deploy(node: &TestNode, name: &str) {
     })
     .to_string();
     let source = fixture("observe_worker.js");
-    let (content_type, body) = multipart(&[
-        (
-            "index.js",
-            Some("index.js"),
-            "application/javascript+module",
-            source.as_bytes(),
-        ),
-        ("metadata", None, "application/json", metadata.as_bytes()),
-    ]);
+    let (content_type, body) = module_upload(&source, &metadata);
     let res = node
         .admin("PUT", &format!("/v1/scripts/{name}"), Some(&content_type), body)
         .await;
