@@ -1,8 +1,8 @@
 //! One worker thread's listeners: the accept loops (cleartext and TLS), the
 //! HTTP/1.1 and HTTP/2 connection (h2c by prior knowledge in cleartext, h2
-//! by ALPN over TLS), the protections of the listener (header size and
-//! count limits, timeouts for slow clients) and the graceful drain at
-//! shutdown. Not for what a request does (`edge.rs`).
+//! by ALPN over TLS; told apart here, so that hyper reads the socket
+//! directly), the protections of the listener (header size and count
+//! limits, timeouts for slow clients) and the graceful drain at shutdown. Not for what a request does (`edge.rs`).
 
 use std::cell::Cell;
 use std::future::Future;
@@ -12,9 +12,9 @@ use std::rc::Rc;
 use std::task::{Poll, Waker};
 use std::time::Duration;
 
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
@@ -148,20 +148,23 @@ pub async fn run(
                     let handshake =
                         tokio::time::timeout(shared.protection.tls_handshake_timeout, acceptor.accept(stream)).await;
                     match handshake {
-                        Ok(Ok(tls)) => serve(shared, tls, client, shutdown).await,
+                        Ok(Ok(tls)) => {
+                            let protocol = match tls.get_ref().1.alpn_protocol() {
+                                Some(b"h2") => Protocol::Http2,
+                                _ => Protocol::Http1,
+                            };
+                            serve(shared, tls, protocol, client, shutdown).await;
+                        }
                         Ok(Err(e)) => tracing::debug!(%peer, "TLS handshake failed: {e}"),
                         Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
                     }
                 }
-                None => {
+                None => match sniff_cleartext(&stream, shared.protection.header_read_timeout).await {
+                    Some(protocol) => serve(shared, stream, protocol, client, shutdown).await,
                     // A client that connects and sends nothing never reaches
-                    // hyper's header timeout: give it the same time here.
-                    let mut first = [0u8; 1];
-                    match tokio::time::timeout(shared.protection.header_read_timeout, stream.peek(&mut first)).await {
-                        Ok(Ok(n)) if n > 0 => serve(shared, stream, client, shutdown).await,
-                        _ => tracing::debug!(%peer, "client sent nothing in time"),
-                    }
-                }
+                    // hyper's header timeout: it gets the same time here.
+                    None => tracing::debug!(%peer, "client sent nothing in time"),
+                },
             }
         });
     }
@@ -196,35 +199,55 @@ async fn drain(conns: &Rc<Connections>, grace: Duration) {
     }
 }
 
-/// Serves one connection (HTTP/1.1, HTTP/2 by prior knowledge or ALPN)
-/// until it ends; on shutdown, finishes the requests in flight and closes.
-async fn serve<I>(shared: Rc<Shared>, io: I, client: ClientInfo, mut shutdown: watch::Receiver<bool>)
+/// The protocol a connection speaks, known before hyper sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Http1,
+    Http2,
+}
+
+/// What an HTTP/2 client with prior knowledge (h2c) sends first.
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// Looks at the first bytes of a cleartext connection without consuming
+/// them: HTTP/2 when they are the h2c preface, HTTP/1 as soon as they
+/// differ from it. `None` when the client sends nothing (or only part of
+/// the preface) within `timeout`, or closes. Deciding here lets hyper
+/// read the socket directly, where its `auto` builder would read through
+/// a rewind buffer for the life of the connection.
+async fn sniff_cleartext(stream: &TcpStream, timeout: Duration) -> Option<Protocol> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut start = [0u8; H2_PREFACE.len()];
+    loop {
+        let n = tokio::time::timeout_at(deadline, stream.peek(&mut start))
+            .await
+            .ok()?
+            .ok()?;
+        if n == 0 {
+            return None;
+        }
+        if start[..n] != H2_PREFACE[..n] {
+            return Some(Protocol::Http1);
+        }
+        if n == H2_PREFACE.len() {
+            return Some(Protocol::Http2);
+        }
+        // Part of the preface so far. The socket stays readable with those
+        // bytes unread, so wait a moment rather than spin on `peek`.
+        tokio::time::sleep(Duration::from_millis(1)).await;
+        if tokio::time::Instant::now() >= deadline {
+            return None;
+        }
+    }
+}
+
+/// Serves one connection in `protocol` until it ends; on shutdown,
+/// finishes the requests in flight and closes.
+async fn serve<I>(shared: Rc<Shared>, io: I, protocol: Protocol, client: ClientInfo, shutdown: watch::Receiver<bool>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let p = shared.protection;
-    let mut builder = auto::Builder::new(LocalExec);
-    builder
-        .http1()
-        .timer(CoarseTimer)
-        .header_read_timeout(p.header_read_timeout)
-        .max_buf_size(p.max_header_bytes.max(8192))
-        // Head and body in one buffer and one `send`: cheaper than
-        // `writev` for the small responses most requests get.
-        .writev(false)
-        .keep_alive(true);
-    // hyper parses into a stack array when the limit is its default; any
-    // explicit limit costs a heap array filled on every request.
-    if p.max_headers != HYPER_DEFAULT_MAX_HEADERS {
-        builder.http1().max_headers(p.max_headers);
-    }
-    builder
-        .http2()
-        .timer(TokioTimer::new())
-        .max_header_list_size(u32::try_from(p.max_header_bytes).unwrap_or(u32::MAX))
-        .max_concurrent_streams(p.max_concurrent_streams)
-        .keep_alive_interval(Some(Duration::from_secs(30)))
-        .keep_alive_timeout(p.header_read_timeout);
     let service = service_fn(move |req| {
         let worker = shared.worker.clone();
         let origin = shared.origin.clone();
@@ -233,20 +256,87 @@ where
         let response = edge::handle(worker, req, origin, client);
         async move { Ok::<_, std::convert::Infallible>(response.await) }
     });
-    let conn = builder.serve_connection_with_upgrades(TokioIo::new(io), service);
-    tokio::pin!(conn);
-    if *shutdown.borrow_and_update() {
-        conn.as_mut().graceful_shutdown();
-    }
-    let result = match until_shutdown(conn.as_mut(), &mut shutdown).await {
-        Some(r) => r,
-        None => {
-            conn.as_mut().graceful_shutdown();
-            conn.as_mut().await
+    let io = TokioIo::new(io);
+    let result = match protocol {
+        Protocol::Http1 => {
+            let mut builder = http1::Builder::new();
+            builder
+                .timer(CoarseTimer)
+                .header_read_timeout(p.header_read_timeout)
+                .max_buf_size(p.max_header_bytes.max(8192))
+                // Head and body in one buffer and one `send`: cheaper than
+                // `writev` for the small responses most requests get.
+                .writev(false)
+                .keep_alive(true);
+            // hyper parses into a stack array when the limit is its default;
+            // any explicit limit costs a heap array filled on every request.
+            if p.max_headers != HYPER_DEFAULT_MAX_HEADERS {
+                builder.max_headers(p.max_headers);
+            }
+            // With upgrades: the drop-in proxy passes WebSockets through.
+            drive(builder.serve_connection(io, service).with_upgrades(), shutdown).await
+        }
+        Protocol::Http2 => {
+            let mut builder = http2::Builder::new(LocalExec);
+            builder
+                .timer(TokioTimer::new())
+                .max_header_list_size(u32::try_from(p.max_header_bytes).unwrap_or(u32::MAX))
+                .max_concurrent_streams(p.max_concurrent_streams)
+                .keep_alive_interval(Some(Duration::from_secs(30)))
+                .keep_alive_timeout(p.header_read_timeout);
+            drive(builder.serve_connection(io, service), shutdown).await
         }
     };
     if let Err(e) = result {
         tracing::debug!(peer = %client.peer, "connection ended with error: {e}");
+    }
+}
+
+/// A hyper connection that can be asked to finish its requests and close.
+trait GracefulConnection: Future<Output = hyper::Result<()>> {
+    fn start_graceful_shutdown(self: Pin<&mut Self>);
+}
+
+impl<I, S, B> GracefulConnection for http1::UpgradeableConnection<I, S>
+where
+    Self: Future<Output = hyper::Result<()>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    B: http_body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    fn start_graceful_shutdown(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+impl<I, S, E, B> GracefulConnection for http2::Connection<I, S, E>
+where
+    Self: Future<Output = hyper::Result<()>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin,
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B>,
+    B: http_body::Body + 'static,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    E: hyper::rt::bounds::Http2ServerConnExec<S::Future, B>,
+{
+    fn start_graceful_shutdown(self: Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+}
+
+/// Runs `conn` to its end; on shutdown, lets it finish the requests in
+/// flight and close.
+async fn drive<C: GracefulConnection>(conn: C, mut shutdown: watch::Receiver<bool>) -> hyper::Result<()> {
+    tokio::pin!(conn);
+    if *shutdown.borrow_and_update() {
+        conn.as_mut().start_graceful_shutdown();
+    }
+    match until_shutdown(conn.as_mut(), &mut shutdown).await {
+        Some(r) => r,
+        None => {
+            conn.as_mut().start_graceful_shutdown();
+            conn.as_mut().await
+        }
     }
 }
 
@@ -271,4 +361,74 @@ async fn until_shutdown<F: Future>(mut conn: Pin<&mut F>, shutdown: &mut watch::
         changed.as_mut().poll(cx).map(|_| None)
     })
     .await
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::{sniff_cleartext, Protocol, H2_PREFACE};
+
+    /// Connects to a fresh listener, lets `client` write, and sniffs the
+    /// accepted side with `timeout`.
+    async fn sniffed<F, Fut>(timeout: Duration, client: F) -> Option<Protocol>
+    where
+        F: FnOnce(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = ()> + Send,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let writer = tokio::spawn(async move { client(TcpStream::connect(addr).await.expect("connect")).await });
+        let (server, _) = listener.accept().await.expect("accept");
+        let protocol = sniff_cleartext(&server, timeout).await;
+        writer.abort();
+        protocol
+    }
+
+    #[tokio::test]
+    async fn http1_requests_are_told_apart_from_the_h2c_preface_even_when_they_start_with_p() {
+        for request in [
+            "GET / HTTP/1.1\r\n",
+            "POST /x HTTP/1.1\r\n",
+            "PUT / HTTP/1.1\r\n",
+            "PRIX",
+        ] {
+            let got = sniffed(Duration::from_secs(5), move |mut s| async move {
+                s.write_all(request.as_bytes()).await.expect("write");
+                tokio::time::sleep(Duration::from_secs(10)).await;
+            })
+            .await;
+            assert_eq!(got, Some(Protocol::Http1), "{request:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_h2c_preface_sent_in_pieces_is_http2() {
+        let got = sniffed(Duration::from_secs(5), |mut s| async move {
+            s.write_all(&H2_PREFACE[..5]).await.expect("write");
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            s.write_all(&H2_PREFACE[5..]).await.expect("write");
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        })
+        .await;
+        assert_eq!(got, Some(Protocol::Http2));
+    }
+
+    #[tokio::test]
+    async fn silence_or_a_partial_preface_runs_out_of_time_and_a_close_ends_it() {
+        let silent = sniffed(Duration::from_millis(100), |_s| async move {
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        });
+        assert_eq!(silent.await, None);
+        let partial = sniffed(Duration::from_millis(100), |mut s| async move {
+            s.write_all(b"PRI * ").await.expect("write");
+            tokio::time::sleep(Duration::from_secs(10)).await;
+        });
+        assert_eq!(partial.await, None);
+        let closed = sniffed(Duration::from_secs(5), |s| async move { drop(s) });
+        assert_eq!(closed.await, None);
+    }
 }
