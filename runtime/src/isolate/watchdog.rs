@@ -5,14 +5,19 @@
 //! dear for every entry, so the hot path reads only the monotonic clock
 //! (vDSO, no system call). Arming and disarming are a few atomic stores:
 //! the entry's generation and phase in one word, its start and its budget.
-//! The watchdog thread polls while the thread is busy (every [`TICK`]) and
-//! parks while it is idle (an arm wakes it, which costs a system call only
-//! on the first entry after a quiet spell). An entry still running
-//! [`SAMPLE_AFTER`] after it started gets a sample: the watchdog reads the
-//! worker's CPU clock and the wall clock together. From then on the entry's
+//! The watchdog thread polls while the thread is busy and parks while it
+//! is idle (an arm wakes it, which costs a system call only on the first
+//! entry after a quiet spell). While the thread keeps running short
+//! entries, the pause between looks grows from [`TICK`] to [`LONG_TICK`]:
+//! on a core the watchdog shares with its thread, every look costs that
+//! thread two context switches. An entry whose budget ends before the
+//! watchdog's next look wakes it (a system call, only for such entries).
+//! An entry still running [`SAMPLE_AFTER`] after it started (or at the
+//! first look after that) gets a sample: the watchdog reads the worker's
+//! CPU clock and the wall clock together. From then on the entry's
 //! CPU time is exact: wall time up to the sample (CPU time never runs
 //! faster than wall time, so this can only overcharge by the time the
-//! thread was preempted in that first moment) plus CPU time since. The
+//! thread was preempted in those first milliseconds) plus CPU time since. The
 //! watchdog sleeps until the budget could be spent and calls
 //! `terminate_execution` when it is. An entry shorter than [`SAMPLE_AFTER`]
 //! is charged its wall time, which is its CPU time unless the thread was
@@ -47,8 +52,10 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
     u64::try_from(ts.tv_sec).unwrap_or(0) * 1_000_000_000 + u64::try_from(ts.tv_nsec).unwrap_or(0)
 }
 
-/// How often the watchdog looks at a busy thread.
+/// How often the watchdog looks at a thread that has just become busy.
 const TICK: Duration = Duration::from_millis(1);
+/// The longest pause between looks at a thread busy with short entries.
+const LONG_TICK: Duration = Duration::from_millis(4);
 /// An entry running this long (ns) gets a CPU-clock sample.
 const SAMPLE_AFTER: u64 = 1_000_000;
 /// How long an idle watchdog parks before checking that its thread lives.
@@ -80,6 +87,9 @@ struct Shared {
     allowed: AtomicU64,
     /// The watchdog is parked until the next arm.
     parked: AtomicBool,
+    /// Monotonic-clock time of the watchdog's next look while the thread
+    /// is busy: an entry whose budget ends sooner wakes it.
+    wake_at: AtomicU64,
     /// The isolate to stop, kept between entries (a stale handle of a
     /// disposed isolate is harmless: terminating it does nothing).
     handle: Mutex<Option<v8::IsolateHandle>>,
@@ -129,6 +139,7 @@ impl Watchdog {
             started: AtomicU64::new(0),
             allowed: AtomicU64::new(0),
             parked: AtomicBool::new(false),
+            wake_at: AtomicU64::new(0),
             handle: Mutex::new(None),
             sample: Mutex::new(Sample::default()),
             clock,
@@ -161,10 +172,12 @@ impl Watchdog {
         let started = wall_now();
         self.shared.started.store(started, Ordering::Relaxed);
         self.shared.allowed.store(allowed_ns.max(1), Ordering::Relaxed);
-        // SeqCst with the load of `parked`: either the watchdog sees this
-        // entry before it parks, or this sees it parked and wakes it.
+        // SeqCst with the loads of `parked` and `wake_at`: either the
+        // watchdog sees this entry before it parks, or this sees it parked
+        // (or pausing past this entry's budget) and wakes it.
         self.shared.state.store(state, Ordering::SeqCst);
-        if self.shared.parked.load(Ordering::SeqCst) {
+        let deadline = started.saturating_add(allowed_ns);
+        if self.shared.parked.load(Ordering::SeqCst) || deadline < self.shared.wake_at.load(Ordering::SeqCst) {
             self.thread.unpark();
         }
         Armed { state, started }
@@ -212,6 +225,8 @@ fn watch(shared: &Arc<Shared>) {
     raise_priority();
     let mut last_seen = u64::MAX;
     let mut sample = Sample::default();
+    // Pause between looks while entries come and go; grows while they do.
+    let mut pause = TICK;
     loop {
         if Arc::strong_count(shared) == 1 {
             return;
@@ -219,19 +234,20 @@ fn watch(shared: &Arc<Shared>) {
         let state = shared.state.load(Ordering::Acquire);
         if state & PHASE != ARMED {
             if state == last_seen {
-                // Nothing ran for a whole tick: park until the next arm.
+                // Nothing ran for a whole pause: park until the next arm.
                 shared.parked.store(true, Ordering::SeqCst);
                 if shared.state.load(Ordering::SeqCst) == state {
                     std::thread::park_timeout(IDLE_PARK);
                 }
                 shared.parked.store(false, Ordering::SeqCst);
+                pause = TICK;
             } else {
                 last_seen = state;
-                std::thread::park_timeout(TICK);
+                pause_until(shared, state, wall_now().saturating_add(nanos(pause)));
+                pause = (pause * 2).min(LONG_TICK);
             }
             continue;
         }
-        last_seen = state;
         // Values of this entry, or of a later one if the worker moved on
         // (then the state check or the compare-and-swap below fails).
         let started = shared.started.load(Ordering::Acquire);
@@ -239,8 +255,22 @@ fn watch(shared: &Arc<Shared>) {
         if sample.state != state {
             let now = wall_now();
             let due = started.saturating_add(SAMPLE_AFTER);
+            let new_entry = state != last_seen;
+            last_seen = state;
             if now < due {
-                std::thread::park_timeout(Duration::from_nanos(due - now).min(TICK));
+                // Look again when the entry is due for a sample. When it is
+                // new and entries keep coming and going (each look finds
+                // another), after the pause instead, unless its budget ends
+                // sooner: a long entry is then sampled a little late.
+                let mut wake = due;
+                if new_entry {
+                    wake = now
+                        .saturating_add(nanos(pause))
+                        .min(started.saturating_add(allowed))
+                        .max(due);
+                    pause = (pause * 2).min(LONG_TICK);
+                }
+                pause_until(shared, state, wake);
                 continue;
             }
             let cpu = clock_ns(shared.clock);
@@ -254,6 +284,8 @@ fn watch(shared: &Arc<Shared>) {
             if let Ok(mut s) = shared.sample.lock() {
                 *s = sample;
             }
+            // A long entry: once it ends, look at the next ones closely.
+            pause = TICK;
         }
         let cpu_since = clock_ns(shared.clock).saturating_sub(sample.cpu);
         let used = sample.wall.saturating_sub(started).saturating_add(cpu_since);
@@ -263,8 +295,38 @@ fn watch(shared: &Arc<Shared>) {
         }
         // CPU time cannot run faster than wall time: the budget is at
         // least this far away. Look sooner anyway, for the next entries.
-        std::thread::park_timeout(Duration::from_nanos(allowed - used).min(TICK));
+        let now = wall_now();
+        pause_until(shared, state, now.saturating_add((allowed - used).min(nanos(TICK))));
     }
+}
+
+/// Parks the watchdog until `wake` (monotonic-clock ns), published so that
+/// an entry armed meanwhile with an earlier end of budget wakes it. `seen`
+/// is the entry the watchdog just looked at.
+fn pause_until(shared: &Shared, seen: u64, wake: u64) {
+    shared.wake_at.store(wake, Ordering::SeqCst);
+    // An entry armed before the store above did not see it: check its
+    // budget here (SeqCst pairs with the worker's store of `state`).
+    let state = shared.state.load(Ordering::SeqCst);
+    if state != seen && state & PHASE == ARMED {
+        let deadline = shared
+            .started
+            .load(Ordering::Acquire)
+            .saturating_add(shared.allowed.load(Ordering::Acquire));
+        if deadline < wake {
+            shared.wake_at.store(0, Ordering::SeqCst);
+            return;
+        }
+    }
+    let now = wall_now();
+    if wake > now {
+        std::thread::park_timeout(Duration::from_nanos(wake - now));
+    }
+    shared.wake_at.store(0, Ordering::SeqCst);
+}
+
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Stops the entry `state` if it is still running.
@@ -285,7 +347,45 @@ fn fire(shared: &Shared, state: u64) {
 
 #[cfg(test)]
 mod tests {
-    use super::thread_cpu_now;
+    use std::time::{Duration, Instant};
+
+    use super::{thread_cpu_now, Watchdog};
+
+    /// Spins for `d` of wall time.
+    fn spin(d: Duration) {
+        let start = Instant::now();
+        while start.elapsed() < d {
+            std::hint::spin_loop();
+        }
+    }
+
+    #[test]
+    fn after_many_short_entries_a_long_one_is_still_stopped_at_its_budget() {
+        // From the snapshot, as every isolate in the process must be.
+        let spare = crate::isolate::SpareIsolate::new(64 << 20).expect("an isolate");
+        let handle = spare.handle.clone();
+        let watchdog = Watchdog::for_current_thread().expect("watchdog");
+        // Short entries for a while: the watchdog's pause grows to its longest.
+        let busy = Instant::now();
+        while busy.elapsed() < Duration::from_millis(50) {
+            let armed = watchdog.arm(50_000_000, 1, &handle);
+            spin(Duration::from_micros(5));
+            assert!(!watchdog.disarm(armed).fired, "a 5 us entry was stopped");
+        }
+        // Then entries that overrun budgets shorter and longer than the pause.
+        for budget_ms in [2u64, 12] {
+            let armed = watchdog.arm(budget_ms * 1_000_000, 1, &handle);
+            spin(Duration::from_millis(budget_ms + 30));
+            let metered = watchdog.disarm(armed);
+            assert!(metered.fired, "an entry over its {budget_ms} ms budget was not stopped");
+            assert!(
+                metered.used_ns >= budget_ms * 1_000_000,
+                "charged {} ns",
+                metered.used_ns
+            );
+        }
+        drop(spare);
+    }
 
     #[test]
     fn the_thread_cpu_clock_advances_with_work_not_with_sleep() {
