@@ -5,7 +5,11 @@
 //! timer-wheel entry (a boxed sleep, the runtime handle, the wheel). Here a
 //! sleep is a slot in a per-thread table that one task sweeps every
 //! [`TICK`]: arming and disarming are a slot write each, and a timeout
-//! fires up to one tick late. Not for anything that needs precision.
+//! fires up to one tick late. hyper asks the timer for the time before it
+//! arms each timeout; while the sweep runs, [`CoarseTimer`] answers with
+//! the time of the sweep's latest tick instead of reading the clock, so a
+//! timeout may also fire up to one tick early. Not for anything that needs
+//! precision.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -22,6 +26,10 @@ const TICK: Duration = Duration::from_millis(100);
 pub struct CoarseTimer;
 
 impl hyper::rt::Timer for CoarseTimer {
+    fn now(&self) -> Instant {
+        TABLE.with(|t| t.borrow().swept_at).unwrap_or_else(Instant::now)
+    }
+
     fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
         self.sleep_until(Instant::now() + duration)
     }
@@ -80,6 +88,8 @@ struct Table {
     free: Vec<usize>,
     live: usize,
     sweeping: bool,
+    /// When the running sweep last ticked; `None` while none runs.
+    swept_at: Option<Instant>,
 }
 
 impl Table {
@@ -142,6 +152,9 @@ impl Table {
         }
         if self.live == 0 {
             self.sweeping = false;
+            self.swept_at = None;
+        } else {
+            self.swept_at = Some(now);
         }
         self.live > 0
     }
@@ -182,6 +195,31 @@ mod tests {
                 assert!(sleep.as_mut().poll(&mut cx).is_pending());
                 drop(sleep);
                 assert_eq!(super::TABLE.with(|t| t.borrow().live), 0);
+            })
+            .await;
+    }
+
+    #[tokio::test]
+    async fn the_time_hyper_asks_for_lags_the_clock_by_at_most_a_tick_while_sleeps_are_pending() {
+        tokio::task::LocalSet::new()
+            .run_until(async {
+                let mut pending = CoarseTimer.sleep(Duration::from_secs(60));
+                let waker = std::task::Waker::noop();
+                let mut cx = std::task::Context::from_waker(waker);
+                assert!(pending.as_mut().poll(&mut cx).is_pending());
+                for _ in 0..3 {
+                    tokio::time::sleep(super::TICK / 2).await;
+                    let (coarse, now) = (CoarseTimer.now(), Instant::now());
+                    assert!(coarse <= now);
+                    // A tick, and slack for a late sweep on a busy machine.
+                    assert!(now - coarse <= super::TICK * 3, "{:?} behind", now - coarse);
+                }
+                drop(pending);
+                // Once the sweep has stopped, it is the clock again.
+                tokio::time::sleep(super::TICK * 2).await;
+                assert_eq!(super::TABLE.with(|t| t.borrow().swept_at), None);
+                let before = Instant::now();
+                assert!(CoarseTimer.now() >= before);
             })
             .await;
     }
