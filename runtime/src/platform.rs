@@ -10,9 +10,13 @@ pub static SNAPSHOT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/snapshot.
 static INIT: Once = Once::new();
 
 /// Initialises V8 once per process. Safe to call from any thread, any number
-/// of times.
+/// of times. `ISLET_V8_FLAGS`, when set, passes V8 flags for diagnosis
+/// (for example `--perf-basic-prof` to name JIT code in `perf` profiles).
 pub fn init_v8() {
     INIT.call_once(|| {
+        if let Ok(flags) = std::env::var("ISLET_V8_FLAGS") {
+            v8::V8::set_flags_from_string(&flags);
+        }
         let platform = v8::new_default_platform(0, false).make_shared();
         v8::V8::initialize_platform(platform);
         v8::V8::initialize();
