@@ -316,7 +316,11 @@ fn strip_port(authority: &str) -> &str {
     if authority.starts_with('[') {
         return authority.split(']').next().map_or(authority, |h| &h[1..]);
     }
-    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+    // A byte search: `rsplit_once(':')` walks UTF-8 characters backwards.
+    match authority.bytes().rposition(|b| b == b':') {
+        Some(i) => &authority[..i],
+        None => authority,
+    }
 }
 
 fn build_response(head: ResponseHead) -> Response<EdgeBody> {
