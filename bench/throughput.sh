@@ -15,6 +15,12 @@
 # Usage: bench/throughput.sh            # islet, Deno and workerd
 #        SERVERS="deno workerd" bench/throughput.sh
 #        SERVERS="islet deno hyper" bench/throughput.sh
+#        ROUNDS=3 SERVERS="islet deno" bench/throughput.sh
+#
+# On a shared machine one run can land in a busy spell: ROUNDS=N runs the
+# servers N times in turn (islet, deno, islet, deno, ...) and adds a table
+# of each server's median over the rounds, and the ratio of each median to
+# the first server's.
 #
 # Besides requests/s and p99, each row shows the server's CPU time per
 # request during the measured run (user and kernel, all its threads, from
@@ -23,6 +29,7 @@
 #
 # Environment (defaults in brackets):
 #   SERVERS        servers to run, in order              [islet deno workerd]
+#   ROUNDS         times to run the whole list           [1]
 #   PEERS_DIR      cache folder for Deno and workerd     [/work/peers]
 #   NO_INSTALL=1   never install missing peers/wrk; skip them instead
 #   ISLET_BIN      islet binary                          [<repo>/target/release/islet]
@@ -39,6 +46,8 @@ SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO_DIR="$(cd "$SCRIPT_DIR/.." && pwd)"
 
 SERVERS="${SERVERS:-islet deno workerd}"
+ROUNDS="${ROUNDS:-1}"
+ROUND=1
 PEERS_DIR="${PEERS_DIR:-/work/peers}"
 NO_INSTALL="${NO_INSTALL:-0}"
 ISLET_BIN="${ISLET_BIN:-$REPO_DIR/target/release/islet}"
@@ -198,7 +207,7 @@ wait_for_port() {
 
 RESULTS=()
 # add_result NAME VERSION RPS P99 ERRORS [USER_US SYS_US]
-add_result() { RESULTS+=("$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s' "$1" "$2" "$3" "$4" "$5" "${6:--}" "${7:--}")"); }
+add_result() { RESULTS+=("$(printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s' "$ROUND" "$1" "$2" "$3" "$4" "$5" "${6:--}" "${7:--}")"); }
 
 # User and system CPU time of process PID (all threads), in clock ticks.
 cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat" 2>/dev/null; }
@@ -206,7 +215,7 @@ cpu_ticks() { awk '{print $14, $15}' "/proc/$1/stat" 2>/dev/null; }
 # Runs warm-up + measured wrk against a started server; records a result row.
 bench_server() {
   local name="$1" version="$2" port="$3" pid="$4"
-  local url="http://127.0.0.1:$port/" out="$OUT_DIR/wrk-$name.txt"
+  local url="http://127.0.0.1:$port/" out="$OUT_DIR/wrk-$name-round$ROUND.txt"
   local body
   body="$(curl -s --max-time 2 "$url" 2>/dev/null || true)"
   # The bare hyper server answers its own fixed body.
@@ -323,21 +332,51 @@ setup_pinning
 ensure_wrk || { log "wrk is required"; exit 1; }
 log "wrk: $(wrk --version 2>&1 | head -n1 | cut -c1-40); servers on CPU ${PIN_SERVER[2]:-any}, wrk on CPU ${PIN_WRK[2]:-any}"
 
-for s in $SERVERS; do
-  case "$s" in
-    islet) run_islet ;;
-    deno) run_deno ;;
-    workerd) run_workerd ;;
-    hyper) run_hyper ;;
-    *) log "unknown server '$s' (known: islet deno workerd hyper)" ;;
-  esac
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+  (( ROUNDS > 1 )) && log "round $ROUND of $ROUNDS"
+  for s in $SERVERS; do
+    case "$s" in
+      islet) run_islet ;;
+      deno) run_deno ;;
+      workerd) run_workerd ;;
+      hyper) run_hyper ;;
+      *) log "unknown server '$s' (known: islet deno workerd hyper)" ;;
+    esac
+  done
 done
 
 echo
 echo "wrk -t$WRK_THREADS -c$WRK_CONNS -d$WRK_DURATION --latency (warm-up: $WARMUP); server on CPU ${PIN_SERVER[2]:-any}, wrk on CPU ${PIN_WRK[2]:-any}"
+table() { if command -v column >/dev/null; then column -t -s $'\t'; else cat; fi; }
 {
-  printf 'server\tversion\trequests/s\tp99 latency\terrors\tuser us/req\tsys us/req\n'
+  printf 'round\tserver\tversion\trequests/s\tp99 latency\terrors\tuser us/req\tsys us/req\n'
   printf '%s\n' "${RESULTS[@]}"
-} | if command -v column >/dev/null; then column -t -s $'\t'; else cat; fi
+} | table
+if (( ROUNDS > 1 )); then
+  # Median per server of each numeric column over the rounds that ran
+  # (odd counts: the middle value; even: the mean of the two middle ones).
+  echo
+  echo "median over $ROUNDS rounds (ratio: requests/s against the first server's)"
+  {
+    printf 'server\trequests/s\tratio\tp99 ms\tuser us/req\tsys us/req\n'
+    printf '%s\n' "${RESULTS[@]}" | awk -F'\t' -v order="$SERVERS" '
+      function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return "" }
+      function median(list,   a, n, i, j, t) {
+        n = split(list, a, " ")
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && a[j - 1] + 0 > a[j] + 0; j--) { t = a[j]; a[j] = a[j - 1]; a[j - 1] = t }
+        if (n == 0) return ""
+        return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+      }
+      $4 ~ /^[0-9.]+$/ { rps[$2] = rps[$2] " " $4; p99[$2] = p99[$2] " " ms($5); usr[$2] = usr[$2] " " $7; sys[$2] = sys[$2] " " $8 }
+      END {
+        n = split(order, names, " ")
+        for (i = 1; i <= n; i++) {
+          s = names[i]; if (!(s in rps) || seen[s]++) continue
+          m = median(rps[s]); if (base == "") base = m
+          printf "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\n", s, m, m / base, median(p99[s]), median(usr[s]), median(sys[s])
+        }
+      }'
+  } | table
+fi
 echo
 echo "raw wrk output and server logs: $OUT_DIR"
