@@ -10,6 +10,8 @@
 //! - `metrics`: the cost of recording a request's metrics, and of a
 //!   scrape (see `metrics.rs`).
 //!
+//! - `routes`: route lookup with a few to 30,000 routes (see `routes.rs`).
+//!
 //! Usage: `cargo run --release -p islet-bench -- cold-start [--scripts 200]`
 //! `ISLET_BENCH_V8_FLAGS` passes V8 flags, e.g. `--single-threaded` so that
 //! instruction counts under callgrind do not depend on when background
@@ -18,6 +20,7 @@
 
 mod kv;
 mod metrics;
+mod routes;
 
 use std::rc::Rc;
 use std::sync::Arc;
@@ -449,10 +452,11 @@ fn main() {
             rt.block_on(bench_neighbours(workers, 10));
         }
         Some("kv") => kv::run(&args),
+        Some("routes") => routes::run(),
         Some("metrics") => metrics::run(&args),
         Some(other) => {
             eprintln!(
-                "unknown benchmark {other:?}; available: cold-start, dispatch, cpu-limit, neighbours, kv, metrics"
+                "unknown benchmark {other:?}; available: cold-start, dispatch, cpu-limit, neighbours, kv, metrics, routes"
             );
             std::process::exit(2);
         }

@@ -1,7 +1,9 @@
 //! Route table: maps a request's host and path to a script name, with
 //! Workers-style patterns such as `example.com/api/*`, `*.example.com/*` or
 //! `*/*`. The table is immutable; a deploy swaps in a new one (arc-swap), so
-//! lookups on the hot path take no lock.
+//! lookups on the hot path take no lock. Routes are indexed by host, so a
+//! lookup looks only at the routes of the request's host and its parent
+//! domains, however many tenants the table holds.
 
 use serde::{Deserialize, Serialize};
 
@@ -34,7 +36,18 @@ struct CompiledRoute {
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
     routes: Vec<CompiledRoute>,
+    /// Positions in `routes` (in order) of the routes of each exact host.
+    exact: HostIndex,
+    /// Positions of the `*.domain` routes, by `domain`.
+    suffix: HostIndex,
+    /// Positions of the `*` routes.
+    any: Vec<usize>,
 }
+
+type HostIndex = rustc_hash::FxHashMap<Box<str>, Vec<usize>>;
+
+/// Longest host name a lookup lower-cases on the stack (DNS allows 253).
+const MAX_HOST: usize = 256;
 
 /// Why a route pattern was rejected.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -58,7 +71,18 @@ impl RouteTable {
                 .then(b.path.len().cmp(&a.path.len()))
                 .then(a.prefix.cmp(&b.prefix))
         });
-        Ok(RouteTable { routes: compiled })
+        let mut table = RouteTable {
+            routes: compiled,
+            ..RouteTable::default()
+        };
+        for (i, route) in table.routes.iter().enumerate() {
+            match &route.host {
+                HostMatch::Any => table.any.push(i),
+                HostMatch::Exact(h) => table.exact.entry(h.as_str().into()).or_default().push(i),
+                HostMatch::Suffix(s) => table.suffix.entry(s[1..].into()).or_default().push(i),
+            }
+        }
+        Ok(table)
     }
 
     /// The script for `host` (without port) and `path`, if any route matches.
@@ -69,6 +93,38 @@ impl RouteTable {
     /// Like [`RouteTable::find`], as the position of the route in
     /// [`RouteTable::scripts`].
     pub fn find_index(&self, host: &str, path: &str) -> Option<usize> {
+        let mut buf = [0u8; MAX_HOST];
+        let host = match lower_ascii(host, &mut buf) {
+            Some(h) => h,
+            // Longer than any DNS name: no index, the rules one by one.
+            None => return self.scan(host, path),
+        };
+        let first_match = |positions: Option<&Vec<usize>>| {
+            positions?
+                .iter()
+                .copied()
+                .find(|&i| path_matches(&self.routes[i], path))
+        };
+        if let Some(i) = first_match(self.exact.get(host)) {
+            return Some(i);
+        }
+        // `*.example.com` covers example.com and every name under it; the
+        // longest domain wins, as in the table's order.
+        let mut domain = host;
+        loop {
+            if let Some(i) = first_match(self.suffix.get(domain)) {
+                return Some(i);
+            }
+            match domain.split_once('.') {
+                Some((_, parent)) => domain = parent,
+                None => break,
+            }
+        }
+        first_match(Some(&self.any))
+    }
+
+    /// The first route in order that matches: what the index answers.
+    fn scan(&self, host: &str, path: &str) -> Option<usize> {
         self.routes
             .iter()
             .position(|r| host_matches(&r.host, host) && path_matches(r, path))
@@ -137,6 +193,19 @@ fn compile(route: &Route) -> Result<CompiledRoute, PatternError> {
     })
 }
 
+/// `host` in ASCII lower case (as the index holds hosts), copied into `buf`
+/// only when it has upper-case letters; `None` when it is too long for it.
+fn lower_ascii<'a>(host: &'a str, buf: &'a mut [u8; MAX_HOST]) -> Option<&'a str> {
+    if !host.bytes().any(|b| b.is_ascii_uppercase()) {
+        return Some(host);
+    }
+    let out = buf.get_mut(..host.len())?;
+    out.copy_from_slice(host.as_bytes());
+    out.make_ascii_lowercase();
+    // Lower-casing ASCII letters keeps UTF-8 valid.
+    std::str::from_utf8(out).ok()
+}
+
 fn host_matches(m: &HostMatch, host: &str) -> bool {
     match m {
         HostMatch::Any => true,
@@ -186,6 +255,65 @@ mod tests {
         assert_eq!(t.find("example.com", "/exact"), Some("exact"));
         assert_eq!(t.find("example.com", "/exactly"), Some("site"));
         assert_eq!(t.find("other.org", "/"), Some("catchall"));
+    }
+
+    #[test]
+    fn the_host_index_finds_what_the_rules_in_order_find() {
+        let patterns = [
+            "*/*",
+            "*/api/*",
+            "*/exact",
+            "example.com/*",
+            "example.com/api/*",
+            "example.com/api",
+            "*.example.com/*",
+            "*.example.com/api/*",
+            "*.a.example.com/*",
+            "b.a.example.com/x*",
+            "*.com/*",
+            "Other.ORG/*",
+            "*.other.org/deep/path/*",
+        ];
+        let hosts = [
+            "example.com",
+            "EXAMPLE.COM",
+            "a.example.com",
+            "b.a.example.com",
+            "c.b.a.example.com",
+            "x.com",
+            "com",
+            "other.org",
+            "sub.other.org",
+            "evil-example.com",
+            "example.com.evil",
+            "",
+            "localhost",
+            "naïve.example.com",
+        ];
+        let paths = ["/", "/api", "/api/", "/api/x", "/exact", "/x", "/xy", "/deep/path/z"];
+        // Every subset of the patterns given by a bit mask, so each route
+        // is also tried without the ones that would shadow it.
+        for mask in (0u32..1 << patterns.len()).step_by(37) {
+            let chosen: Vec<(&str, &str)> = patterns
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| mask & (1 << i) != 0)
+                .map(|(_, p)| (*p, *p))
+                .collect();
+            let t = table(&chosen);
+            for host in hosts {
+                for path in paths {
+                    assert_eq!(
+                        t.find_index(host, path),
+                        t.scan(host, path),
+                        "{host}{path} with {chosen:?}"
+                    );
+                }
+            }
+        }
+        let long_host = "a".repeat(300) + ".example.com";
+        let t = table(&[("*.example.com/*", "subs")]);
+        assert_eq!(t.find(&long_host, "/"), Some("subs"));
     }
 
     #[test]
