@@ -8,7 +8,7 @@
 //! Nothing here is shared between threads except the registry and the
 //! metric shards this thread alone writes (`observe`).
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
@@ -42,6 +42,8 @@ pub struct Worker {
     kv_counters: Rc<KvCounterCache>,
     /// This thread's metric handles, per script.
     script_stats: RefCell<HashMap<String, Rc<ScriptStats>>>,
+    /// When the latest script request arrived on this thread.
+    last_arrival: Cell<Option<Instant>>,
 }
 
 /// The isolate that serves a request, with its script's metric handles.
@@ -68,6 +70,10 @@ struct Penalty {
 const FREE_BREACHES: u32 = 3;
 /// First throttle period; each further breach multiplies it by 4.
 const FIRST_THROTTLE: std::time::Duration = std::time::Duration::from_secs(1);
+/// Requests that arrive closer together than this are a burst: the thread
+/// is under load and reads many connections per turn of its event loop.
+const BURST_GAP: std::time::Duration = std::time::Duration::from_micros(50);
+
 /// Longest throttle period.
 const MAX_THROTTLE: std::time::Duration = std::time::Duration::from_secs(60);
 
@@ -100,7 +106,15 @@ impl Worker {
             penalties: RefCell::new(HashMap::new()),
             stock,
             options,
+            last_arrival: Cell::new(None),
         }
+    }
+
+    /// Whether a request that arrived at `arrived` follows this thread's
+    /// previous one closely ([`BURST_GAP`]): the thread is under load.
+    pub fn in_burst(&self, arrived: Instant) -> bool {
+        let previous = self.last_arrival.replace(Some(arrived));
+        previous.is_some_and(|p| arrived.saturating_duration_since(p) < BURST_GAP)
     }
 
     /// This thread's isolate for `script`, created from the snapshot when

@@ -30,15 +30,17 @@ use islet_bindings::http_types::FailureKind;
 /// its dispatch (most requests), so hyper holds a small future instead of
 /// a large state machine; otherwise the rest of the work, boxed.
 ///
-/// A response that is ready still waits for one turn of the thread's task
-/// queue: the connections that became readable with this one are read and
-/// dispatched first, and their responses then go out back to back. A
-/// client that sent several requests is woken once for a burst of
-/// responses instead of once per response, which costs both sides less
-/// kernel time per request than the extra poll costs here.
+/// Under load, a response that is ready still waits for one turn of the
+/// thread's task queue: the connections that became readable with this
+/// one are read and dispatched first, and their responses then go out back
+/// to back. A client that sent several requests is woken once for a burst
+/// of responses instead of once per response, which costs both sides less
+/// kernel time per request than the extra poll costs here. Without load
+/// (requests spaced out) the wait would only add that poll, so there is
+/// none ([`Worker::in_burst`]).
 pub enum EdgeFuture {
-    /// The response, until hyper takes it, and whether it has waited its
-    /// turn.
+    /// The response, until hyper takes it, and whether it still has to
+    /// wait its turn.
     Ready(Option<Response<EdgeBody>>, bool),
     /// Waiting for the script, the origin or a pass-through.
     Pending(Pin<Box<dyn Future<Output = Response<EdgeBody>>>>),
@@ -47,6 +49,14 @@ pub enum EdgeFuture {
 impl EdgeFuture {
     fn ready(res: Response<EdgeBody>) -> EdgeFuture {
         EdgeFuture::Ready(Some(res), false)
+    }
+
+    /// The same future, made to wait one turn before a ready response.
+    fn after_a_turn(self) -> EdgeFuture {
+        match self {
+            EdgeFuture::Ready(res, _) => EdgeFuture::Ready(res, true),
+            pending => pending,
+        }
     }
 
     fn pending(fut: impl Future<Output = Response<EdgeBody>> + 'static) -> EdgeFuture {
@@ -60,9 +70,9 @@ impl Future for EdgeFuture {
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
             // Taken once; hyper never polls a finished future again.
-            EdgeFuture::Ready(res, waited) => {
-                if !*waited {
-                    *waited = true;
+            EdgeFuture::Ready(res, wait) => {
+                if *wait {
+                    *wait = false;
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
@@ -153,6 +163,7 @@ pub fn handle(
     record.set_request(parts.method, url);
     let wall = serving.iso.borrow().limits().wall;
     drop(serving.iso);
+    let in_burst = worker.in_burst(arrived);
     let answered = Answered {
         worker,
         script,
@@ -162,6 +173,7 @@ pub fn handle(
     };
     // Most handlers answer during the dispatch: no timer for those.
     match pending.try_recv() {
+        Ok(head) if in_burst => answered.respond(Answer::Head(head)).after_a_turn(),
         Ok(head) => answered.respond(Answer::Head(head)),
         Err(TryRecvError::Closed) => answered.respond(Answer::Lost),
         Err(TryRecvError::Empty) => EdgeFuture::pending(async move {
