@@ -218,6 +218,7 @@ const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 async fn sniff_cleartext(stream: &TcpStream, timeout: Duration) -> Option<Protocol> {
     let deadline = tokio::time::Instant::now() + timeout;
     let mut start = [0u8; H2_PREFACE.len()];
+    let mut pause = Duration::from_millis(1);
     loop {
         let n = tokio::time::timeout_at(deadline, stream.peek(&mut start))
             .await
@@ -233,8 +234,11 @@ async fn sniff_cleartext(stream: &TcpStream, timeout: Duration) -> Option<Protoc
             return Some(Protocol::Http2);
         }
         // Part of the preface so far. The socket stays readable with those
-        // bytes unread, so wait a moment rather than spin on `peek`.
-        tokio::time::sleep(Duration::from_millis(1)).await;
+        // bytes unread, so wait rather than spin on `peek`; longer each
+        // time (a real client sends the preface whole), so that a client
+        // that stops there costs a few wake-ups a second, not a thousand.
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(100));
         if tokio::time::Instant::now() >= deadline {
             return None;
         }
