@@ -2,7 +2,8 @@
 //! HTTP/1.1 and HTTP/2 connection (h2c by prior knowledge in cleartext, h2
 //! by ALPN over TLS; told apart here, so that hyper reads the socket
 //! directly), the protections of the listener (header size and count
-//! limits, timeouts for slow clients) and the graceful drain at shutdown. Not for what a request does (`edge.rs`).
+//! limits, timeouts for slow clients) and the graceful drain at shutdown.
+//! Not for what a request does (`edge.rs`).
 
 use std::cell::Cell;
 use std::future::Future;
