@@ -70,12 +70,12 @@ struct Penalty {
 const FREE_BREACHES: u32 = 3;
 /// First throttle period; each further breach multiplies it by 4.
 const FIRST_THROTTLE: std::time::Duration = std::time::Duration::from_secs(1);
+/// Longest throttle period.
+const MAX_THROTTLE: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Requests that arrive closer together than this are a burst: the thread
 /// is under load and reads many connections per turn of its event loop.
 const BURST_GAP: std::time::Duration = std::time::Duration::from_micros(50);
-
-/// Longest throttle period.
-const MAX_THROTTLE: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A cached isolate and when a request last used it.
 struct Cached {

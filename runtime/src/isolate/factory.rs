@@ -12,8 +12,8 @@
 //! memory), so the factory starts on a replacement [`REFILL_AFTER`] after
 //! a spare was taken, once the cold start that took it is mostly done;
 //! then it goes on until the stock is full, which in a burst of cold
-//! starts is without pause. It makes nothing while the stocks are full, and stops
-//! when the last worker thread holding a stock has gone.
+//! starts is without pause. It makes nothing while the stocks are full,
+//! and stops when the last worker thread holding a stock has gone.
 //!
 //! Not for loading scripts (`JsIsolate::from_spare`) nor for how an isolate
 //! moves between threads (`locked.rs`).
