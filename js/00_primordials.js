@@ -8,6 +8,10 @@
 //   prototype method          primordials.ArrayPrototypePush(arr, x)
 //   prototype getter          primordials.ArrayBufferPrototypeGetByteLength(ab)
 //   well-known symbols        primordials.SymbolIterator, SymbolAsyncIterator
+// At snapshot build, `internals.primordialNames` holds every word the runtime
+// files contain, and a builtin method no file names is not copied: contexts
+// do not carry a bound copy of every builtin (`snapshot_builder.rs`). Name a
+// primordial in full, never build its name from pieces.
 // This file also installs `internals.defineGlobal(name, value)` and
 // `internals.defineGlobals(object)` which add web-IDL style globals
 // (writable, configurable, not enumerable).
@@ -18,6 +22,13 @@ const ReflectGetOwnPropertyDescriptor = Reflect.getOwnPropertyDescriptor;
 const ObjectDefineProperty = Object.defineProperty;
 const StringPrototypeToUpperCase = uncurryThis(String.prototype.toUpperCase);
 const StringPrototypeSlice = uncurryThis(String.prototype.slice);
+
+let wanted = internals.primordialNames;
+delete internals.primordialNames;
+
+function put(name, value) {
+  if (wanted === undefined || wanted[name] === true) primordials[name] = value;
+}
 
 function capitalize(key) {
   return StringPrototypeToUpperCase(key[0]) + StringPrototypeSlice(key, 1);
@@ -35,9 +46,9 @@ function copyStatics(src, prefix) {
     const name = prefix + capitalize(key);
     if ("value" in desc) {
       const value = desc.value;
-      primordials[name] = typeof value === "function" ? value.bind(src) : value;
+      put(name, typeof value === "function" ? value.bind(src) : value);
     } else if (desc.get) {
-      primordials[prefix + "Get" + capitalize(key)] = desc.get.bind(src);
+      put(prefix + "Get" + capitalize(key), desc.get.bind(src));
     }
   }
 }
@@ -58,11 +69,11 @@ function copyPrototype(proto, prefix) {
     const desc = ReflectGetOwnPropertyDescriptor(proto, key);
     if ("value" in desc) {
       if (typeof desc.value === "function") {
-        primordials[prefix + "Prototype" + keyName] = uncurryThis(desc.value);
+        put(prefix + "Prototype" + keyName, uncurryThis(desc.value));
       }
     } else {
-      if (desc.get) primordials[prefix + "PrototypeGet" + keyName] = uncurryThis(desc.get);
-      if (desc.set) primordials[prefix + "PrototypeSet" + keyName] = uncurryThis(desc.set);
+      if (desc.get) put(prefix + "PrototypeGet" + keyName, uncurryThis(desc.get));
+      if (desc.set) put(prefix + "PrototypeSet" + keyName, uncurryThis(desc.set));
     }
   }
 }
@@ -96,6 +107,8 @@ for (const name of ReflectOwnKeys(constructors)) {
   copyStatics(ctor, name);
   if (ctor.prototype) copyPrototype(ctor.prototype, name);
 }
+// Closures made here keep this file's scope alive; the list is not needed.
+wanted = undefined;
 primordials.IteratorPrototype = IteratorPrototype;
 primordials.AsyncIteratorPrototype = AsyncIteratorPrototype;
 primordials.globalThis = globalThis;

@@ -132,11 +132,14 @@ const ERROR_TYPES = {
 
 // Flags in the order RegExp.prototype.flags reports them.
 const REGEXP_FLAGS = [];
+// Whole names: 00_primordials.js keeps only primordials some file names.
 for (const [flag, name] of [
-  ["d", "HasIndices"], ["g", "Global"], ["i", "IgnoreCase"], ["m", "Multiline"],
-  ["s", "DotAll"], ["u", "Unicode"], ["v", "UnicodeSets"], ["y", "Sticky"],
+  ["d", "RegExpPrototypeGetHasIndices"], ["g", "RegExpPrototypeGetGlobal"],
+  ["i", "RegExpPrototypeGetIgnoreCase"], ["m", "RegExpPrototypeGetMultiline"],
+  ["s", "RegExpPrototypeGetDotAll"], ["u", "RegExpPrototypeGetUnicode"],
+  ["v", "RegExpPrototypeGetUnicodeSets"], ["y", "RegExpPrototypeGetSticky"],
 ]) {
-  const getter = primordials["RegExpPrototypeGet" + name];
+  const getter = primordials[name];
   if (typeof getter === "function") ArrayPrototypePush(REGEXP_FLAGS, [flag, getter]);
 }
 

@@ -7,6 +7,8 @@ use std::sync::{Once, OnceLock};
 /// The startup snapshot built by `build.rs` from `js/`.
 pub static SNAPSHOT: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/snapshot.bin"));
 
+include!(concat!(env!("OUT_DIR"), "/runtime_sources.rs"));
+
 static INIT: Once = Once::new();
 
 /// Initialises V8 once per process. Safe to call from any thread, any number
@@ -36,7 +38,7 @@ static REFS: OnceLock<ExternalRefs> = OnceLock::new();
 /// External references matching the ones the snapshot was built with.
 pub fn external_references() -> Cow<'static, [v8::ExternalReference]> {
     let refs = REFS.get_or_init(|| {
-        let mut v = islet_bindings::external_references();
+        let mut v = crate::snapshot_builder::external_references(RUNTIME_SOURCES);
         v.push(v8::ExternalReference {
             pointer: std::ptr::null_mut(),
         });
