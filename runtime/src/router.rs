@@ -111,12 +111,14 @@ impl RouteTable {
         // `*.example.com` covers example.com and every name under it; the
         // longest domain wins, as in the table's order.
         let mut domain = host;
-        loop {
+        while !self.suffix.is_empty() {
             if let Some(i) = first_match(self.suffix.get(domain)) {
                 return Some(i);
             }
-            match domain.split_once('.') {
-                Some((_, parent)) => domain = parent,
+            // A byte search: `split_once('.')` goes through the UTF-8 char
+            // searcher, a visible cost on every request.
+            match domain.bytes().position(|b| b == b'.') {
+                Some(dot) => domain = &domain[dot + 1..],
                 None => break,
             }
         }
