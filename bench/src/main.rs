@@ -1,8 +1,9 @@
 //! islet benchmarks that run in-process and print their figures:
 //!
 //! - `cold-start`: (1) isolate + context from the startup snapshot, many
-//!   times; (2) first request to never-served scripts end to end over
-//!   loopback HTTP, each script on its own host.
+//!   times, and the heap one of them holds; (2) first request to
+//!   never-served scripts end to end over loopback HTTP, each script on its
+//!   own host.
 //!
 //! - `kv`: KV get and put rates through a script, embedded and Redis
 //!   (see `kv.rs`).
@@ -86,6 +87,7 @@ fn bench_isolates(n: usize) {
     // Raw: isolate + context from the snapshot.
     let mut raw = Vec::with_capacity(n);
     let mut isolate_only = Vec::with_capacity(n);
+    let mut heap = None;
     for _ in 0..n {
         let start = Instant::now();
         let params = v8::CreateParams::default()
@@ -99,6 +101,9 @@ fn bench_isolates(n: usize) {
             let _ = v8::ContextScope::new(scope, context);
         }
         raw.push(start.elapsed());
+        if heap.is_none() {
+            heap = Some(isolate.get_heap_statistics());
+        }
         drop(isolate);
     }
     report("isolate from snapshot (no context)", isolate_only);
@@ -111,6 +116,17 @@ fn bench_isolates(n: usize) {
     }
     report("isolate from V8's built-in snapshot", plain);
     report("isolate + context from snapshot", raw);
+    if let Some(h) = heap {
+        // What each idle isolate costs in memory, before any script.
+        println!(
+            "{:<44} used={} KB  committed={} KB  physical={} KB  external={} KB",
+            "heap of an isolate + context",
+            h.used_heap_size() / 1024,
+            h.total_heap_size() / 1024,
+            h.total_physical_size() / 1024,
+            h.external_memory() / 1024,
+        );
+    }
 
     // Isolate + context + a hello-world module loaded and its handler installed.
     let script = hello_script();
