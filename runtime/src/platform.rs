@@ -27,8 +27,9 @@ pub fn init_v8() {
 
 struct ExternalRefs(Vec<v8::ExternalReference>);
 
-// SAFETY: the table holds only addresses of `extern "C"` functions; it is
-// built once, never mutated, and V8 only reads it.
+// SAFETY: the table holds only addresses of `extern "C"` functions and of
+// immutable statics (the runtime's sources, `OneByteConst` is `Sync`); it
+// is built once, never mutated, and V8 only reads it.
 unsafe impl Sync for ExternalRefs {}
 // SAFETY: as above; the addresses are valid on every thread.
 unsafe impl Send for ExternalRefs {}
