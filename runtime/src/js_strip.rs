@@ -1,10 +1,11 @@
 //! Strips comments and indentation from the runtime's JavaScript before it
-//! goes into the startup snapshot. Every isolate deserialises the source
-//! text of the runtime (V8 keeps it for lazy compilation and
-//! `Function.prototype.toString`), so each byte left out is a byte less to
-//! copy for every isolate: about a sixth of `js/` is comments and
-//! indentation, and leaving them out makes an isolate about 7% faster to
-//! create.
+//! is compiled into the startup snapshot. V8 keeps the source text for lazy
+//! compilation and `Function.prototype.toString`; isolates read it in place
+//! from the binary (see `snapshot_builder.rs`), and about a sixth of `js/`
+//! is comments and indentation that would only make the binary bigger and
+//! every lazy compile scan more text. (Before the text was external, every
+//! isolate copied it, and stripping made an isolate about 7% faster to
+//! create.)
 //!
 //! Line breaks are all kept, so line numbers in stack traces still match
 //! the files in `js/` (columns move left by the indentation). Strings,
