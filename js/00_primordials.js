@@ -27,7 +27,7 @@ let wanted = internals.primordialNames;
 delete internals.primordialNames;
 
 function put(name, value) {
-  if (wanted === undefined || wanted[name] === true) primordials[name] = value;
+  if (wanted[name] === true) primordials[name] = value;
 }
 
 function capitalize(key) {
