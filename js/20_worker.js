@@ -149,21 +149,24 @@ function finish(rid, ctx, pump) {
 // (must match RESPOND_DONE in bindings/src/body.rs).
 const RESPOND_DONE = 0x10000;
 
-// Content types op_respond knows by number (KNOWN_CONTENT_TYPES in
-// bindings/src/body.rs).
+// Content types op_respond_typed knows by number (KNOWN_CONTENT_TYPES in
+// bindings/src/body.rs; 0 is none).
 const TEXT_PLAIN = "text/plain;charset=UTF-8";
 const APPLICATION_JSON = "application/json";
 
 // op_respond takes up to three headers as arguments (cheap for Rust to
-// read), more as one flat array.
+// read), more as one flat array. A response with no header but a content
+// type the runtime sets itself goes through op_respond_typed, which
+// optimised code calls through V8's fast API when the body is a flat
+// one-byte string (most text and JSON responses).
 function sendHead(rid, status, body, response) {
   const type = responsePendingContentType(response);
   if (type !== undefined) {
     // No Headers object was made: the body's content type is all there is.
-    if (type === null) return ops.op_respond(rid, status, body);
     // The types the runtime itself sets go as a number: no strings to read.
-    if (type === TEXT_PLAIN) return ops.op_respond(rid, status, body, 1);
-    if (type === APPLICATION_JSON) return ops.op_respond(rid, status, body, 2);
+    if (type === null) return ops.op_respond_typed(rid, status, body, 0);
+    if (type === TEXT_PLAIN) return ops.op_respond_typed(rid, status, body, 1);
+    if (type === APPLICATION_JSON) return ops.op_respond_typed(rid, status, body, 2);
     return ops.op_respond(rid, status, body, "content-type", type);
   }
   const headers = responseHeaders(response);

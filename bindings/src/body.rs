@@ -26,6 +26,7 @@ pub fn ops() -> Vec<OpDecl> {
         op!(op_body_close),
         op!(op_body_abort),
         op!(op_respond),
+        op!(op_respond_typed, fast = FAST_RESPOND_TYPED),
         op!(op_respond_error),
         op!(op_request_done),
     ]
@@ -181,47 +182,121 @@ fn op_body_abort(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, 
 /// `op_request_done` would, which saves JS a second host call.
 const RESPOND_DONE: u32 = 1 << 16;
 
-/// Content types `js/20_worker.js` passes to op_respond as a number (1-based).
+/// Content types `js/20_worker.js` passes to op_respond_typed as a number (1-based).
 const KNOWN_CONTENT_TYPES: [&str; 2] = ["text/plain;charset=UTF-8", "application/json"];
 
-/// `(requestId, status, body, name0, value0, name1, value1, ...)`,
-/// `(requestId, status, body, [name, value, ...])` or
-/// `(requestId, status, body, contentTypeNumber)` (see
-/// [`KNOWN_CONTENT_TYPES`]), where body is undefined/null, a string, bytes,
-/// or the reader rid of a streamed body, and status may carry
-/// [`RESPOND_DONE`].
+/// `(requestId, status, body, name0, value0, name1, value1, ...)` or
+/// `(requestId, status, body, [name, value, ...])`, where body is
+/// undefined/null, a string, bytes, or the reader rid of a streamed body,
+/// and status may carry [`RESPOND_DONE`].
 /// Headers come as arguments when there are few (reading arguments is much
 /// cheaper than reading array elements), as one flat array otherwise.
 fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
-    let rid = match v8_util::arg_u32(&args, 0) {
-        Ok(r) => r,
-        Err(e) => return throw(scope, e),
-    };
-    let flags = v8_util::arg_u32(&args, 1).unwrap_or(200);
-    let done = flags & RESPOND_DONE != 0;
-    let status = u16::try_from(flags & !RESPOND_DONE).unwrap_or(500);
     let headers = if args.length() == 4 && args.get(3).is_array() {
         match v8::Local::<v8::Array>::try_from(args.get(3)) {
             Ok(list) => read_header_list(scope, list),
             Err(_) => http::HeaderMap::new(),
         }
-    } else if args.length() == 4 && args.get(3).is_number() {
-        let mut headers = http::HeaderMap::with_capacity(1);
-        let known = v8_util::arg_u32(&args, 3).ok().and_then(|n| n.checked_sub(1));
-        if let Some(&value) = known.and_then(|i| KNOWN_CONTENT_TYPES.get(i as usize)) {
-            headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(value));
-        }
-        headers
     } else {
         read_header_args(scope, &args, 3)
     };
+    respond_from_args(scope, &args, headers);
+}
+
+/// `(requestId, status, body, contentType)`: a response whose only header
+/// is one of [`KNOWN_CONTENT_TYPES`], given by number (0 for none). The
+/// common case, a flat one-byte string body, takes the fast-API overload
+/// [`fast_respond_typed`]; this callback takes every other call.
+fn op_respond_typed(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
+    let known = v8_util::arg_u32(&args, 3).unwrap_or(0);
+    respond_from_args(scope, &args, known_content_type(known));
+}
+
+/// op_respond_typed for `(u32, u32, flat one-byte string, u32)`: called
+/// straight from optimised JS, with no `FunctionCallbackInfo`, no handle
+/// scope and the arguments already converted. It only moves Rust values
+/// (no V8 calls, no JS), as fast-API callbacks must.
+extern "C" fn fast_respond_typed(
+    _receiver: v8::Local<v8::Object>,
+    rid: u32,
+    flags: u32,
+    body: *const v8::fast_api::FastApiOneByteString,
+    content_type: u32,
+    options: *mut v8::fast_api::FastApiCallbackOptions,
+) {
+    // SAFETY: V8 passes a valid string and options for the call's duration,
+    // and calls on the isolate's own thread while it is entered.
+    let (text, isolate) = unsafe { ((*body).as_bytes(), (*options).isolate_unchecked_mut()) };
+    // One-byte strings hold Latin-1: ASCII is its own UTF-8.
+    let body = if text.is_ascii() {
+        Bytes::copy_from_slice(text)
+    } else {
+        Bytes::from(text.iter().map(|&b| char::from(b)).collect::<String>())
+    };
+    if let Some(st) = isolate.get_slot_mut::<host::HostState>() {
+        send_head(
+            st,
+            rid,
+            flags,
+            known_content_type(content_type),
+            ResponseBody::Full(body),
+        );
+    }
+}
+
+/// op_respond_typed's fast overload and its argument types.
+static FAST_RESPOND_TYPED: host::FastCall = host::FastCall(v8::fast_api::CFunction::new(
+    fast_respond_typed as *const std::ffi::c_void,
+    &v8::fast_api::CFunctionInfo::new(
+        v8::fast_api::Type::Void.as_info(),
+        &[
+            v8::fast_api::Type::V8Value.as_info(),
+            v8::fast_api::Type::Uint32.as_info(),
+            v8::fast_api::Type::Uint32.as_info(),
+            v8::fast_api::Type::SeqOneByteString.as_info(),
+            v8::fast_api::Type::Uint32.as_info(),
+            v8::fast_api::Type::CallbackOptions.as_info(),
+        ],
+        v8::fast_api::Int64Representation::Number,
+    ),
+));
+
+/// The headers of a response whose content type is `known` (1-based in
+/// [`KNOWN_CONTENT_TYPES`]; anything else means none).
+fn known_content_type(known: u32) -> http::HeaderMap {
+    thread_local! {
+        // Cloning a finished map costs about half of building one: no
+        // hashing, no probing, allocations of the final size.
+        static MAPS: Vec<http::HeaderMap> = KNOWN_CONTENT_TYPES
+            .iter()
+            .map(|&value| {
+                let mut headers = http::HeaderMap::with_capacity(1);
+                headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(value));
+                headers
+            })
+            .collect();
+    }
+    match known.checked_sub(1) {
+        Some(i) => MAPS.with(|maps| maps.get(i as usize).cloned().unwrap_or_default()),
+        None => http::HeaderMap::new(),
+    }
+}
+
+/// The shared part of the respond ops: request id, status and body from
+/// arguments 0 to 2, then the head goes to the request.
+fn respond_from_args(scope: &mut v8::PinScope, args: &v8::FunctionCallbackArguments, headers: http::HeaderMap) {
+    let rid = match v8_util::arg_u32(args, 0) {
+        Ok(r) => r,
+        Err(e) => return throw(scope, e),
+    };
+    let flags = v8_util::arg_u32(args, 1).unwrap_or(200);
     let body_arg = args.get(2);
     let body = if body_arg.is_null_or_undefined() {
         ResponseBody::Empty
     } else if let Ok(text) = v8::Local::<v8::String>::try_from(body_arg) {
         ResponseBody::Full(string_bytes(scope, text))
     } else if body_arg.is_number() {
-        let reader = v8_util::arg_u32(&args, 2).unwrap_or(0);
+        let reader = v8_util::arg_u32(args, 2).unwrap_or(0);
         let resources = &mut host::state(scope).resources;
         match resources.take::<ResponseStreamReceiver>(reader) {
             Ok(r) => ResponseBody::Stream(r.0),
@@ -237,9 +312,15 @@ fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv
             None => return throw(scope, BindingError::Type("unsupported response body".into())),
         }
     };
+    send_head(host::state(scope), rid, flags, headers, body);
+}
+
+/// Hands request `rid` its response head; `flags` is the status, possibly
+/// with [`RESPOND_DONE`].
+fn send_head(st: &mut host::HostState, rid: u32, flags: u32, headers: http::HeaderMap, body: ResponseBody) {
+    let status = u16::try_from(flags & !RESPOND_DONE).unwrap_or(500);
     let head = Ok(ResponseHead { status, headers, body });
-    let st = host::state(scope);
-    if done {
+    if flags & RESPOND_DONE != 0 {
         st.respond_and_finish(rid, head);
     } else {
         st.respond(rid, head);

@@ -29,15 +29,39 @@ pub struct OpDecl {
     pub name: &'static str,
     /// The native callback (also registered as a snapshot external reference).
     pub callback: v8::FunctionCallback,
+    /// A V8 fast-API version of the callback, which optimised JS calls
+    /// directly (no `FunctionCallbackInfo`, arguments already converted)
+    /// when the arguments fit; `callback` handles every other call. Its
+    /// address and type info are snapshot external references too.
+    pub fast: Option<&'static FastCall>,
 }
 
-/// Declares an op from a `fn(&mut PinScope, FunctionCallbackArguments, ReturnValue)`.
+/// A fast-API overload, kept in a `static`: its type info then has one
+/// address, the one registered as an external reference. (A `const` may be
+/// copied wherever it is used, and V8 then meets an address the snapshot's
+/// reference table does not know.)
+pub struct FastCall(pub v8::fast_api::CFunction);
+
+// SAFETY: a function address and a pointer to static, never-written type
+// information: nothing in it is mutable.
+unsafe impl Sync for FastCall {}
+
+/// Declares an op from a `fn(&mut PinScope, FunctionCallbackArguments, ReturnValue)`,
+/// optionally with a fast-API overload (`op!(f, fast = STATIC_FAST_CALL)`).
 #[macro_export]
 macro_rules! op {
     ($f:ident) => {
         $crate::host::OpDecl {
             name: stringify!($f),
             callback: v8::MapFnTo::<v8::FunctionCallback>::map_fn_to($f),
+            fast: None,
+        }
+    };
+    ($f:ident, fast = $fast:path) => {
+        $crate::host::OpDecl {
+            name: stringify!($f),
+            callback: v8::MapFnTo::<v8::FunctionCallback>::map_fn_to($f),
+            fast: Some(&$fast),
         }
     };
 }
@@ -374,7 +398,11 @@ pub type LocalFuture<T> = Pin<Box<dyn Future<Output = T>>>;
 /// Installs every op as a function on `target` (the `ops` object).
 pub fn install_ops(scope: &mut v8::PinScope, target: v8::Local<v8::Object>, ops: &[OpDecl]) {
     for op in ops {
-        let template = v8::FunctionTemplate::builder_raw(op.callback).build(scope);
+        let builder = v8::FunctionTemplate::builder_raw(op.callback);
+        let template = match op.fast {
+            Some(fast) => builder.build_fast(scope, std::slice::from_ref(&fast.0)),
+            None => builder.build(scope),
+        };
         let Some(function) = template.get_function(scope) else {
             continue;
         };

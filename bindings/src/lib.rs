@@ -41,10 +41,25 @@ pub fn op_decls() -> Vec<OpDecl> {
     ops
 }
 
-/// External references for the snapshot: one per op callback.
+/// External references for the snapshot: each op callback, and for a
+/// fast-API overload its `CFunction` (V8 keeps a pointer to it), its
+/// address and its type info.
 pub fn external_references() -> Vec<v8::ExternalReference> {
-    op_decls()
-        .into_iter()
-        .map(|op| v8::ExternalReference { function: op.callback })
-        .collect()
+    let mut refs = Vec::new();
+    for op in op_decls() {
+        refs.push(v8::ExternalReference { function: op.callback });
+        if let Some(fast) = op.fast {
+            let fast = &fast.0;
+            refs.push(v8::ExternalReference {
+                pointer: std::ptr::from_ref(fast).cast_mut().cast(),
+            });
+            refs.push(v8::ExternalReference {
+                pointer: fast.address().cast_mut(),
+            });
+            refs.push(v8::ExternalReference {
+                type_info: std::ptr::from_ref(fast.type_info()),
+            });
+        }
+    }
+    refs
 }

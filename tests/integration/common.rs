@@ -547,6 +547,18 @@ pub enum ChildStderr {
 /// body calls [`serve_child_node`] with `env_var`, over data directory
 /// `dir`; returns once the node listens.
 pub async fn start_child_node(test: &str, env_var: &str, dir: &std::path::Path, stderr: ChildStderr) -> ChildNode {
+    start_child_node_with_env(test, env_var, dir, stderr, &[]).await
+}
+
+/// [`start_child_node`], with more environment variables for the child
+/// (`ISLET_V8_FLAGS`, for one: V8's flags are per process).
+pub async fn start_child_node_with_env(
+    test: &str,
+    env_var: &str,
+    dir: &std::path::Path,
+    stderr: ChildStderr,
+    env: &[(&str, &str)],
+) -> ChildNode {
     let addrs = dir.join("addrs");
     let _ = std::fs::remove_file(&addrs);
     let log_path = dir.join("child-output.log");
@@ -557,6 +569,7 @@ pub async fn start_child_node(test: &str, env_var: &str, dir: &std::path::Path, 
     let child = std::process::Command::new(std::env::current_exe().unwrap())
         .args(["--exact", test, "--nocapture", "--test-threads", "1"])
         .env(env_var, dir)
+        .envs(env.iter().copied())
         .env_remove("ISLET_LOG")
         .stdout(std::process::Stdio::null())
         .stderr(stderr)

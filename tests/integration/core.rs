@@ -1,6 +1,9 @@
 //! Script formats, routing, isolation between scripts, errors, streaming.
 
-use crate::common::{fixture, ScriptSpec, TestServer};
+use crate::common::{
+    admin_send, fixture, node_config, send, serve_child_node, start_child_node_with_env, ChildStderr, ScriptSpec,
+    TempDir, TestServer, ADMIN_TOKEN,
+};
 use islet_runtime::script::ScriptVersion;
 
 #[tokio::test]
@@ -330,4 +333,102 @@ async fn env_vars_reach_the_handler() {
         }])
         .unwrap();
     assert_eq!(srv.get("/").await.json(), serde_json::json!({"GREETING": "hi"}));
+}
+
+/// Environment variable that turns [`eager_jit_child_node`] into a node.
+const EAGER_JIT_CHILD_DIR: &str = "ISLET_TEST_EAGER_JIT_CHILD_DIR";
+
+/// Not a test of its own: the body of the node that
+/// `responses_stay_right_once_the_respond_path_is_optimised` starts (this
+/// test binary, run again with `EAGER_JIT_CHILD_DIR` set). Without the
+/// variable it returns at once.
+#[test]
+fn eager_jit_child_node() {
+    serve_child_node(EAGER_JIT_CHILD_DIR, node_config);
+}
+
+/// Once V8 has optimised the runtime's respond path, responses go out
+/// through the op's fast-API call (a flat one-byte string body with a
+/// content type the runtime sets). They must stay byte for byte what the
+/// slow call sends: Latin-1 text re-encoded as UTF-8, JSON, and bodies the
+/// fast call does not take (none, here). The node runs in its own process
+/// with V8 told to optimise after 200 calls instead of thousands, so the
+/// fast call is reached within the test (checked by hand with a counter
+/// in the fast path: from about the 400th round on).
+#[tokio::test]
+async fn responses_stay_right_once_the_respond_path_is_optimised() {
+    let dir = TempDir::new("eager-jit");
+    let node = start_child_node_with_env(
+        "core::eager_jit_child_node",
+        EAGER_JIT_CHILD_DIR,
+        &dir.path,
+        ChildStderr::ToFile,
+        &[("ISLET_V8_FLAGS", "--invocation-count-for-turbofan=200")],
+    )
+    .await;
+    let source = r#"export default { fetch(request) {
+        const url = new URL(request.url);
+        if (url.pathname === "/latin1") return new Response("café, naïve");
+        if (url.pathname === "/json") return Response.json({ n: url.searchParams.get("n") });
+        if (url.pathname === "/empty") return new Response(null, { status: 204 });
+        return new Response("plain " + url.searchParams.get("n"));
+      } }"#;
+    let res = admin_send(
+        node.admin,
+        ADMIN_TOKEN,
+        "PUT",
+        "/v1/scripts/texts",
+        Some("application/javascript"),
+        source.as_bytes().to_vec(),
+    )
+    .await;
+    assert!(res.status < 300, "upload: {}", res.text());
+    let route = serde_json::json!({ "pattern": "*/*", "script": "texts" }).to_string();
+    let res = admin_send(
+        node.admin,
+        ADMIN_TOKEN,
+        "PUT",
+        "/v1/routes/texts",
+        Some("application/json"),
+        route.into_bytes(),
+    )
+    .await;
+    assert!(res.status < 300, "route: {}", res.text());
+    for i in 0..1500 {
+        let res = send(
+            node.edge,
+            "GET",
+            "example.com",
+            &format!("/latin1?n={i}"),
+            &[],
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(res.text(), "café, naïve", "round {i}");
+        assert_eq!(res.header("content-type").as_deref(), Some("text/plain;charset=UTF-8"));
+        let res = send(
+            node.edge,
+            "GET",
+            "example.com",
+            &format!("/json?n={i}"),
+            &[],
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(res.json(), serde_json::json!({ "n": i.to_string() }), "round {i}");
+        assert_eq!(res.header("content-type").as_deref(), Some("application/json"));
+        let res = send(
+            node.edge,
+            "GET",
+            "example.com",
+            &format!("/plain?n={i}"),
+            &[],
+            Vec::new(),
+        )
+        .await;
+        assert_eq!(res.text(), format!("plain {i}"), "round {i}");
+        let res = send(node.edge, "GET", "example.com", "/empty", &[], Vec::new()).await;
+        assert_eq!((res.status, res.text().as_str()), (204, ""), "round {i}");
+        assert_eq!(res.header("content-type"), None);
+    }
 }
