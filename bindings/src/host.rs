@@ -32,7 +32,8 @@ pub struct OpDecl {
     /// A V8 fast-API version of the callback, which optimised JS calls
     /// directly (no `FunctionCallbackInfo`, arguments already converted)
     /// when the arguments fit; `callback` handles every other call. Its
-    /// address and type info are snapshot external references too.
+    /// `CFunction`, address and type info are snapshot external references
+    /// too (`crate::external_references`).
     pub fast: Option<&'static FastCall>,
 }
 
