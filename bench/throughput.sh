@@ -19,8 +19,10 @@
 #
 # On a shared machine one run can land in a busy spell: ROUNDS=N runs the
 # servers N times in turn (islet, deno, islet, deno, ...) and adds a table
-# of each server's median over the rounds, and the ratio of each median to
-# the first server's.
+# of each server's median over the rounds, the ratio of each median to
+# the first server's, and the paired ratio: the median of each round's own
+# ratio to the first server's in that round (servers in one round run
+# seconds apart, so a machine that slows down between rounds cancels out).
 #
 # Besides requests/s and p99, each row shows the server's CPU time per
 # request during the measured run (user and kernel, all its threads, from
@@ -356,9 +358,10 @@ if (( ROUNDS > 1 )); then
   # Median per server of each numeric column over the rounds that ran
   # (odd counts: the middle value; even: the mean of the two middle ones).
   echo
-  echo "median over $ROUNDS rounds (ratio: requests/s against the first server's)"
+  echo "median over $ROUNDS rounds (ratio: requests/s against the first server's;"
+  echo "paired: the median over rounds of each round's own ratio, which cancels a machine that drifts between rounds)"
   {
-    printf 'server\trequests/s\tratio\tp99 ms\tuser us/req\tsys us/req\n'
+    printf 'server\trequests/s\tratio\tpaired ratio\tp99 ms\tuser us/req\tsys us/req\n'
     printf '%s\n' "${RESULTS[@]}" | awk -F'\t' -v order="$SERVERS" '
       function ms(v) { if (v ~ /us$/) return v / 1000; if (v ~ /ms$/) return v + 0; if (v ~ /s$/) return v * 1000; return "" }
       function median(list,   a, n, i, j, t) {
@@ -367,13 +370,19 @@ if (( ROUNDS > 1 )); then
         if (n == 0) return ""
         return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
       }
-      $4 ~ /^[0-9.]+$/ { rps[$2] = rps[$2] " " $4; p99[$2] = p99[$2] " " ms($5); usr[$2] = usr[$2] " " $7; sys[$2] = sys[$2] " " $8 }
+      $4 ~ /^[0-9.]+$/ {
+        rps[$2] = rps[$2] " " $4; p99[$2] = p99[$2] " " ms($5); usr[$2] = usr[$2] " " $7; sys[$2] = sys[$2] " " $8
+        round_rps[$1, $2] = $4; rounds[$1] = 1
+      }
       END {
         n = split(order, names, " ")
         for (i = 1; i <= n; i++) {
           s = names[i]; if (!(s in rps) || seen[s]++) continue
-          m = median(rps[s]); if (base == "") base = m
-          printf "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\n", s, m, m / base, median(p99[s]), median(usr[s]), median(sys[s])
+          m = median(rps[s]); if (base == "") { base = m; first = s }
+          paired = ""
+          for (r in rounds) if (((r, s) in round_rps) && ((r, first) in round_rps) && round_rps[r, first] > 0)
+            paired = paired " " round_rps[r, s] / round_rps[r, first]
+          printf "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.2f\n", s, m, m / base, median(paired), median(p99[s]), median(usr[s]), median(sys[s])
         }
       }'
   } | table
