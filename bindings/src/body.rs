@@ -231,7 +231,7 @@ extern "C" fn fast_respond_typed(
     let body = if text.is_ascii() {
         Bytes::copy_from_slice(text)
     } else {
-        Bytes::from(text.iter().map(|&b| char::from(b)).collect::<String>())
+        Bytes::from(crate::encoding::isomorphic_decode(text))
     };
     if let Some(st) = isolate.get_slot_mut::<host::HostState>() {
         send_head(

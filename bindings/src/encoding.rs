@@ -212,3 +212,9 @@ fn op_encoding_decoder_decode(scope: &mut v8::PinScope, args: v8::FunctionCallba
         Err(e) => throw(scope, e),
     }
 }
+
+/// Bytes read as Latin-1, one character per byte (the Encoding standard's
+/// isomorphic decode): how a JS one-byte string or a ByteString maps to text.
+pub(crate) fn isomorphic_decode(bytes: &[u8]) -> String {
+    bytes.iter().map(|&b| char::from(b)).collect()
+}

@@ -394,40 +394,19 @@ async fn responses_stay_right_once_the_respond_path_is_optimised() {
     )
     .await;
     assert!(res.status < 300, "route: {}", res.text());
+    async fn get(edge: std::net::SocketAddr, path: &str) -> crate::common::TestResponse {
+        send(edge, "GET", "example.com", path, &[], Vec::new()).await
+    }
     for i in 0..1500 {
-        let res = send(
-            node.edge,
-            "GET",
-            "example.com",
-            &format!("/latin1?n={i}"),
-            &[],
-            Vec::new(),
-        )
-        .await;
+        let res = get(node.edge, &format!("/latin1?n={i}")).await;
         assert_eq!(res.text(), "café, naïve", "round {i}");
         assert_eq!(res.header("content-type").as_deref(), Some("text/plain;charset=UTF-8"));
-        let res = send(
-            node.edge,
-            "GET",
-            "example.com",
-            &format!("/json?n={i}"),
-            &[],
-            Vec::new(),
-        )
-        .await;
+        let res = get(node.edge, &format!("/json?n={i}")).await;
         assert_eq!(res.json(), serde_json::json!({ "n": i.to_string() }), "round {i}");
         assert_eq!(res.header("content-type").as_deref(), Some("application/json"));
-        let res = send(
-            node.edge,
-            "GET",
-            "example.com",
-            &format!("/plain?n={i}"),
-            &[],
-            Vec::new(),
-        )
-        .await;
+        let res = get(node.edge, &format!("/plain?n={i}")).await;
         assert_eq!(res.text(), format!("plain {i}"), "round {i}");
-        let res = send(node.edge, "GET", "example.com", "/empty", &[], Vec::new()).await;
+        let res = get(node.edge, "/empty").await;
         assert_eq!((res.status, res.text().as_str()), (204, ""), "round {i}");
         assert_eq!(res.header("content-type"), None);
     }

@@ -460,7 +460,7 @@ fn latin1_value(value: &str) -> Result<HeaderValue, http::header::InvalidHeaderV
 fn latin1_string(value: &HeaderValue) -> String {
     match value.to_str() {
         Ok(s) => s.to_string(),
-        Err(_) => value.as_bytes().iter().map(|&b| char::from(b)).collect(),
+        Err(_) => crate::encoding::isomorphic_decode(value.as_bytes()),
     }
 }
 
