@@ -1,7 +1,8 @@
 //! islet benchmarks that run in-process and print their figures:
 //!
 //! - `cold-start`: (1) isolate + context from the startup snapshot, many
-//!   times, and the heap one of them holds; (2) first request to
+//!   times, and the heap one of them holds, beside the same from V8's own
+//!   snapshot (no runtime: the floor on this machine); (2) first request to
 //!   never-served scripts end to end over loopback HTTP, each script on its
 //!   own host.
 //!
@@ -107,14 +108,23 @@ fn bench_isolates(n: usize) {
         drop(isolate);
     }
     report("isolate from snapshot (no context)", isolate_only);
+    // The floor on this machine: V8's own snapshot, no runtime in it.
     let mut plain = Vec::with_capacity(n);
+    let mut plain_context = Vec::with_capacity(n);
     for _ in 0..n {
         let start = Instant::now();
-        let isolate = v8::Isolate::new(v8::CreateParams::default());
+        let mut isolate = v8::Isolate::new(v8::CreateParams::default());
         plain.push(start.elapsed());
+        {
+            v8::scope!(let scope, &mut isolate);
+            let context = v8::Context::new(scope, Default::default());
+            let _ = v8::ContextScope::new(scope, context);
+        }
+        plain_context.push(start.elapsed());
         drop(isolate);
     }
     report("isolate from V8's built-in snapshot", plain);
+    report("isolate + context from V8's snapshot", plain_context);
     report("isolate + context from snapshot", raw);
     if let Some(h) = heap {
         // What each idle isolate costs in memory, before any script.
