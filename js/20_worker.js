@@ -149,7 +149,7 @@ function finish(rid, ctx, pump) {
 // (must match RESPOND_DONE in bindings/src/body.rs).
 const RESPOND_DONE = 0x10000;
 
-// Content types op_respond_typed knows by number (KNOWN_CONTENT_TYPES in
+// Content types op_respond_typed knows by number (known_content_type in
 // bindings/src/body.rs; 0 is none).
 const TEXT_PLAIN = "text/plain;charset=UTF-8";
 const APPLICATION_JSON = "application/json";

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use crate::error::BindingError;
 use crate::host::{self, OpDecl, OpValue};
-use crate::http_types::{BodyChunk, RequestSlot, ResponseBody, ResponseHead};
+use crate::http_types::{BodyChunk, ResponseBody, ResponseHead};
 use crate::op;
 use crate::v8_util;
 
@@ -42,8 +42,8 @@ fn op_request_headers(scope: &mut v8::PinScope, args: v8::FunctionCallbackArgume
         Ok(r) => r,
         Err(e) => return throw(scope, e),
     };
-    let pairs: Vec<(String, String)> = match host::state(scope).resources.get_mut::<RequestSlot>(rid) {
-        Ok(slot) => slot
+    let pairs: Vec<(String, String)> = match host::state(scope).requests.get(rid) {
+        Some(slot) => slot
             .headers
             .iter()
             .map(|(k, v)| {
@@ -53,7 +53,7 @@ fn op_request_headers(scope: &mut v8::PinScope, args: v8::FunctionCallbackArgume
                 )
             })
             .collect(),
-        Err(_) => Vec::new(),
+        None => Vec::new(),
     };
     let mut values: Vec<v8::Local<v8::Value>> = Vec::with_capacity(pairs.len() * 2);
     for (k, v) in &pairs {
@@ -70,9 +70,9 @@ fn op_body_read(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, m
         Ok(r) => r,
         Err(e) => return throw(scope, e),
     };
-    let cell = match host::state(scope).resources.get_mut::<RequestSlot>(rid) {
-        Ok(slot) => slot.body.clone(),
-        Err(e) => return throw(scope, e),
+    let cell = match host::state(scope).requests.get(rid) {
+        Some(slot) => slot.body.clone(),
+        None => return throw(scope, BindingError::BadResource(rid)),
     };
     // The body leaves its cell for the read and comes back after, so a
     // second concurrent read sees the end instead of racing this one.
@@ -182,8 +182,11 @@ fn op_body_abort(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, 
 /// `op_request_done` would, which saves JS a second host call.
 const RESPOND_DONE: u32 = 1 << 16;
 
-/// Content types `js/20_worker.js` passes to op_respond_typed as a number (1-based).
-const KNOWN_CONTENT_TYPES: [&str; 2] = ["text/plain;charset=UTF-8", "application/json"];
+/// Content types `js/20_worker.js` passes to op_respond_typed as a number:
+/// 1 and 2 (0 is none). Constants, so that the bytes are checked when
+/// islet is compiled rather than on every response.
+const TEXT_PLAIN: http::HeaderValue = http::HeaderValue::from_static("text/plain;charset=UTF-8");
+const APPLICATION_JSON: http::HeaderValue = http::HeaderValue::from_static("application/json");
 
 /// `(requestId, status, body, name0, value0, name1, value1, ...)` or
 /// `(requestId, status, body, [name, value, ...])`, where body is
@@ -204,12 +207,14 @@ fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv
 }
 
 /// `(requestId, status, body, contentType)`: a response whose only header
-/// is one of [`KNOWN_CONTENT_TYPES`], given by number (0 for none). The
+/// is one the runtime sets itself, given by number ([`known_content_type`]). The
 /// common case, a flat one-byte string body, takes the fast-API overload
 /// [`fast_respond_typed`]; this callback takes every other call.
 fn op_respond_typed(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv: v8::ReturnValue) {
     let known = v8_util::arg_u32(&args, 3).unwrap_or(0);
-    respond_from_args(scope, &args, known_content_type(known));
+    if let Some((rid, flags, body)) = response_from_args(scope, &args) {
+        send_typed_head(host::state(scope), rid, flags, known, body);
+    }
 }
 
 /// op_respond_typed for `(u32, u32, flat one-byte string, u32)`: called
@@ -234,13 +239,7 @@ extern "C" fn fast_respond_typed(
         Bytes::from(crate::encoding::isomorphic_decode(text))
     };
     if let Some(st) = isolate.get_slot_mut::<host::HostState>() {
-        send_head(
-            st,
-            rid,
-            flags,
-            known_content_type(content_type),
-            ResponseBody::Full(body),
-        );
+        send_typed_head(st, rid, flags, content_type, ResponseBody::Full(body));
     }
 }
 
@@ -261,33 +260,56 @@ static FAST_RESPOND_TYPED: host::FastCall = host::FastCall(v8::fast_api::CFuncti
     ),
 ));
 
-/// The headers of a response whose content type is `known` (1-based in
-/// [`KNOWN_CONTENT_TYPES`]; anything else means none).
-fn known_content_type(known: u32) -> http::HeaderMap {
-    thread_local! {
-        // Cloning a finished map costs about half of building one: no
-        // hashing, no probing, allocations of the final size.
-        static MAPS: Vec<http::HeaderMap> = KNOWN_CONTENT_TYPES
-            .iter()
-            .map(|&value| {
-                let mut headers = http::HeaderMap::with_capacity(1);
-                headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static(value));
-                headers
-            })
-            .collect();
+/// The header value of content type `known`: 1 is [`TEXT_PLAIN`], 2
+/// [`APPLICATION_JSON`], anything else none.
+fn known_content_type(known: u32) -> Option<http::HeaderValue> {
+    match known {
+        1 => Some(TEXT_PLAIN),
+        2 => Some(APPLICATION_JSON),
+        _ => None,
     }
-    match known.checked_sub(1) {
-        Some(i) => MAPS.with(|maps| maps.get(i as usize).cloned().unwrap_or_default()),
-        None => http::HeaderMap::new(),
+}
+
+/// Hands request `rid` a head whose only header is content type `known`
+/// (see [`known_content_type`]). When the request is over with it, the
+/// response's headers go in the request's own header map, emptied: a map
+/// neither dropped nor allocated.
+fn send_typed_head(st: &mut host::HostState, rid: u32, flags: u32, known: u32, body: ResponseBody) {
+    let status = u16::try_from(flags & !RESPOND_DONE).unwrap_or(500);
+    let typed = |mut headers: http::HeaderMap| {
+        headers.clear();
+        if let Some(value) = known_content_type(known) {
+            headers.insert(http::header::CONTENT_TYPE, value);
+        }
+        Ok(ResponseHead { status, headers, body })
+    };
+    if flags & RESPOND_DONE != 0 {
+        st.respond_and_finish_with(rid, typed);
+    } else {
+        st.respond(rid, typed(http::HeaderMap::new()));
     }
 }
 
 /// The shared part of the respond ops: request id, status and body from
 /// arguments 0 to 2, then the head goes to the request.
 fn respond_from_args(scope: &mut v8::PinScope, args: &v8::FunctionCallbackArguments, headers: http::HeaderMap) {
+    if let Some((rid, flags, body)) = response_from_args(scope, args) {
+        send_head(host::state(scope), rid, flags, headers, body);
+    }
+}
+
+/// Request id, status (with flags) and body from arguments 0 to 2; `None`
+/// after throwing for a bad argument.
+fn response_from_args(
+    scope: &mut v8::PinScope,
+    args: &v8::FunctionCallbackArguments,
+) -> Option<(u32, u32, ResponseBody)> {
     let rid = match v8_util::arg_u32(args, 0) {
         Ok(r) => r,
-        Err(e) => return throw(scope, e),
+        Err(e) => {
+            throw(scope, e);
+            return None;
+        }
     };
     let flags = v8_util::arg_u32(args, 1).unwrap_or(200);
     let body_arg = args.get(2);
@@ -303,16 +325,22 @@ fn respond_from_args(scope: &mut v8::PinScope, args: &v8::FunctionCallbackArgume
             // A fetch() response body handed on whole (js/17_fetch.js).
             Err(e) => match crate::fetch::take_upstream_body(resources, reader) {
                 Some(body) => ResponseBody::Upstream(body),
-                None => return throw(scope, e),
+                None => {
+                    throw(scope, e);
+                    return None;
+                }
             },
         }
     } else {
         match v8_util::with_bytes(body_arg, Bytes::copy_from_slice) {
             Some(b) => ResponseBody::Full(b),
-            None => return throw(scope, BindingError::Type("unsupported response body".into())),
+            None => {
+                throw(scope, BindingError::Type("unsupported response body".into()));
+                return None;
+            }
         }
     };
-    send_head(host::state(scope), rid, flags, headers, body);
+    Some((rid, flags, body))
 }
 
 /// Hands request `rid` its response head; `flags` is the status, possibly

@@ -18,7 +18,7 @@ use std::time::Instant;
 
 use crate::error::BindingError;
 use crate::http_types::{FailureKind, HeadResult, RequestSlot, Responder, ScriptFailure};
-use crate::resources::ResourceTable;
+use crate::resources::{IdTable, ResourceTable};
 use crate::timers::TimerQueue;
 use crate::v8_util;
 
@@ -156,6 +156,9 @@ pub struct HostState {
     pub time_origin: Instant,
     /// Resource table: bodies, decoders, response channels.
     pub resources: ResourceTable,
+    /// The requests handed to JS and not yet done, by request id (an id
+    /// space of its own, apart from `resources`).
+    pub requests: IdTable<RequestSlot>,
     /// Timers armed by `setTimeout`/`setInterval`.
     pub timers: TimerQueue,
     /// Completed async ops waiting to be delivered to JS.
@@ -209,6 +212,7 @@ impl HostState {
             script_name,
             time_origin: Instant::now(),
             resources: ResourceTable::default(),
+            requests: IdTable::default(),
             timers: TimerQueue::default(),
             completions: Rc::new(CompletionQueue::default()),
             awaiting_response: 0,
@@ -233,7 +237,7 @@ impl HostState {
     /// isolate is being discarded).
     pub fn fail_all(&mut self, kind: FailureKind, message: &str) {
         let mut waiting = Vec::new();
-        self.resources.for_each_mut::<RequestSlot>(|_, slot| {
+        self.requests.for_each_mut(|_, slot| {
             if let Some(r) = slot.responder.take() {
                 waiting.push(r);
             }
@@ -262,19 +266,24 @@ impl HostState {
 
     /// The id (for logs) of the request JS is running for now, if any.
     pub fn current_request_id(&self) -> Option<u64> {
-        self.resources
-            .get::<RequestSlot>(self.current_request)
-            .ok()
-            .map(|slot| slot.request_id)
+        self.requests.get(self.current_request).map(|slot| slot.request_id)
     }
 
     /// Delivers a response head for request `id` and frees the request:
     /// `respond` and `request_done` in one.
     pub fn respond_and_finish(&mut self, id: u32, head: HeadResult) {
-        if let Ok(slot) = self.resources.take::<RequestSlot>(id) {
+        self.respond_and_finish_with(id, |_| head);
+    }
+
+    /// As [`HostState::respond_and_finish`], with the head made from the
+    /// request's headers, which are of no more use to the request: their
+    /// map can carry the response's headers without a new allocation.
+    pub fn respond_and_finish_with(&mut self, id: u32, head: impl FnOnce(http::HeaderMap) -> HeadResult) {
+        if let Some(slot) = self.requests.take(id) {
             self.live_requests = self.live_requests.saturating_sub(1);
             if let Some(responder) = slot.responder {
                 self.awaiting_response = self.awaiting_response.saturating_sub(1);
+                let head = head(slot.headers);
                 self.deliver(responder, head);
             }
         }
@@ -282,7 +291,7 @@ impl HostState {
 
     /// Request `id` and its `waitUntil` work are over: frees it.
     pub fn request_done(&mut self, id: u32) {
-        if let Ok(slot) = self.resources.take::<RequestSlot>(id) {
+        if let Some(slot) = self.requests.take(id) {
             self.live_requests = self.live_requests.saturating_sub(1);
             if slot.responder.is_some() {
                 self.awaiting_response = self.awaiting_response.saturating_sub(1);
@@ -292,10 +301,7 @@ impl HostState {
 
     /// Delivers a response head for request `id` to its waiting responder.
     pub fn respond(&mut self, id: u32, head: HeadResult) {
-        let responder = match self.resources.get_mut::<RequestSlot>(id) {
-            Ok(slot) => slot.responder.take(),
-            Err(_) => None,
-        };
+        let responder = self.requests.get_mut(id).and_then(|slot| slot.responder.take());
         if let Some(responder) = responder {
             self.awaiting_response = self.awaiting_response.saturating_sub(1);
             self.deliver(responder, head);

@@ -89,7 +89,7 @@ pub enum Responder {
     Channel(tokio::sync::oneshot::Sender<HeadResult>),
 }
 
-/// A request handed to JavaScript, kept in the resource table under the
+/// A request handed to JavaScript, kept in `HostState::requests` under the
 /// request id: headers for lazy reads, the body for streaming reads.
 pub struct RequestSlot {
     /// Request headers, materialised in JS only when the script reads them.

@@ -10,7 +10,6 @@
 
 use crate::error::BindingError;
 use crate::host;
-use crate::http_types::RequestSlot;
 
 /// Budgets for one request, set per script (defaults from config).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,7 +24,7 @@ impl Default for RequestLimits {
     }
 }
 
-/// What a request has used so far (kept in its [`RequestSlot`]).
+/// What a request has used so far (kept in its [`crate::http_types::RequestSlot`]).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct RequestUsage {
     /// Subrequests started.
@@ -47,7 +46,7 @@ pub fn start_subrequest(scope: &mut v8::PinScope) -> Result<(), BindingError> {
     let st = host::state(scope);
     let max = st.limits.subrequests;
     let id = st.current_request;
-    let slot = st.resources.get_mut::<RequestSlot>(id).map_err(|_| {
+    let slot = st.requests.get_mut(id).ok_or_else(|| {
         BindingError::Type(
             "I/O is only allowed while a request is being handled: call fetch() from a handler, not at the top level of the script"
                 .into(),

@@ -1,5 +1,6 @@
-//! The per-isolate resource table: integer ids that JavaScript holds for
-//! Rust objects (a request body, a text decoder, a response channel).
+//! The per-isolate resource tables: integer ids that JavaScript holds for
+//! Rust objects (a request body, a text decoder, a response channel), and
+//! for the requests in flight.
 //! Not for sharing between isolates: ids mean nothing elsewhere.
 
 use std::any::Any;
@@ -101,9 +102,140 @@ impl ResourceTable {
     }
 }
 
+/// Values of one type by id (never 0), stored inline without a box or a
+/// hash: the value with id `n` lives at `n` modulo the (power-of-two)
+/// capacity, beside its id, so a stale id finds nothing rather than a
+/// newer value. Ids count up, so the values in flight at one time (a
+/// thread's requests in one isolate) almost always fall in distinct
+/// places; an id whose place is taken is skipped, and a table half full
+/// doubles. For what every request adds and takes: `ResourceTable` costs
+/// an allocation and two hash lookups more per value.
+pub struct IdTable<T> {
+    next_id: u32,
+    places: Vec<Option<(u32, T)>>,
+    len: usize,
+}
+
+impl<T> Default for IdTable<T> {
+    fn default() -> Self {
+        IdTable {
+            next_id: 0,
+            places: Vec::new(),
+            len: 0,
+        }
+    }
+}
+
+/// Places in a table that has any.
+const ID_TABLE_MIN: usize = 16;
+
+impl<T> IdTable<T> {
+    fn place(&self, id: u32) -> usize {
+        id as usize & (self.places.len() - 1)
+    }
+
+    /// Stores `value` and returns its id.
+    pub fn add(&mut self, value: T) -> u32 {
+        if self.places.is_empty() || self.len * 2 >= self.places.len() {
+            self.grow();
+        }
+        loop {
+            self.next_id = self.next_id.wrapping_add(1).max(1);
+            let place = self.place(self.next_id);
+            if self.places[place].is_none() {
+                self.places[place] = Some((self.next_id, value));
+                self.len += 1;
+                return self.next_id;
+            }
+        }
+    }
+
+    /// Doubles the places; ids apart modulo the old size stay apart.
+    fn grow(&mut self) {
+        let size = (self.places.len() * 2).max(ID_TABLE_MIN);
+        let old = std::mem::replace(&mut self.places, (0..size).map(|_| None).collect());
+        for (id, value) in old.into_iter().flatten() {
+            let place = self.place(id);
+            self.places[place] = Some((id, value));
+        }
+    }
+
+    /// Value `id`, if it is there.
+    pub fn get(&self, id: u32) -> Option<&T> {
+        match self.places.get(id as usize & self.places.len().wrapping_sub(1))? {
+            Some((held, value)) if *held == id => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Value `id`, mutably, if it is there.
+    pub fn get_mut(&mut self, id: u32) -> Option<&mut T> {
+        let mask = self.places.len().wrapping_sub(1);
+        match self.places.get_mut(id as usize & mask)? {
+            Some((held, value)) if *held == id => Some(value),
+            _ => None,
+        }
+    }
+
+    /// Removes value `id` and returns it, if it is there.
+    pub fn take(&mut self, id: u32) -> Option<T> {
+        let mask = self.places.len().wrapping_sub(1);
+        let place = self.places.get_mut(id as usize & mask)?;
+        if !matches!(place, Some((held, _)) if *held == id) {
+            return None;
+        }
+        self.len -= 1;
+        place.take().map(|(_, value)| value)
+    }
+
+    /// Calls `f` for every value.
+    pub fn for_each_mut(&mut self, mut f: impl FnMut(u32, &mut T)) {
+        for (id, value) in self.places.iter_mut().flatten() {
+            f(*id, value);
+        }
+    }
+
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the table is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_tables_keep_every_value_apart_and_forget_taken_ids() {
+        let mut t = IdTable::default();
+        assert_eq!(t.get(1), None);
+        // One value that stays while thousands come and go, as a request
+        // with long waitUntil work among short ones does.
+        let old = t.add(-1i64);
+        let mut live = Vec::new();
+        for i in 0..5000i64 {
+            live.push((t.add(i), i));
+            if live.len() > 40 {
+                let (id, v) = live.remove(0);
+                assert_eq!(t.take(id), Some(v));
+                assert_eq!(t.get(id), None, "a taken id finds nothing");
+            }
+        }
+        assert_eq!(t.get(old), Some(&-1));
+        for (id, v) in &live {
+            assert_eq!(t.get(*id), Some(v));
+        }
+        assert_eq!(t.len(), live.len() + 1);
+        let mut seen = 0;
+        t.for_each_mut(|_, _| seen += 1);
+        assert_eq!(seen, t.len());
+        assert!(t.places.len() <= 128, "grew to {} places for 42 values", t.places.len());
+    }
 
     #[test]
     fn typed_access_and_take() {

@@ -34,7 +34,7 @@ use self::connector::{ConnectError, Connector};
 use self::policy::{Cidr, Policy};
 use crate::error::BindingError;
 use crate::host::{self, OpDecl, OpValue};
-use crate::http_types::{PassThrough, RequestSlot, ResponseBody, ResponseHead};
+use crate::http_types::{PassThrough, ResponseBody, ResponseHead};
 use crate::op;
 use crate::v8_util;
 
@@ -222,13 +222,14 @@ fn sweep_bodies(scope: &mut v8::PinScope) {
         return;
     };
     let list = std::mem::take(&mut open.0);
-    let resources = &mut host::state(scope).resources;
+    let st = host::state(scope);
+    let (resources, requests) = (&mut st.resources, &st.requests);
     let mut keep = Vec::with_capacity(list.len());
     for (rid, owner) in list {
         if resources.get_mut::<FetchResponseBody>(rid).is_err() {
             continue;
         }
-        if resources.get_mut::<RequestSlot>(owner).is_ok() {
+        if requests.get(owner).is_some() {
             keep.push((rid, owner));
         } else {
             tracing::debug!(rid, "closing a fetch() response body its request never read");
@@ -355,7 +356,10 @@ fn prepare(scope: &mut v8::PinScope, args: &v8::FunctionCallbackArguments) -> Re
         }
         2 => {
             let rid = v8_util::arg_u32(args, 5)?;
-            let slot = host::state(scope).resources.get_mut::<RequestSlot>(rid)?;
+            let slot = host::state(scope)
+                .requests
+                .get_mut(rid)
+                .ok_or(BindingError::BadResource(rid))?;
             let body = slot.body.as_ref().and_then(|cell| cell.borrow_mut().take());
             match body {
                 Some(b) => BodySource::Stream(Some(OutBody::Stream(b))),
@@ -742,7 +746,7 @@ fn op_request_pass_through(scope: &mut v8::PinScope, args: v8::FunctionCallbackA
     let body_unread = args.get(1).boolean_value(scope);
     let message = v8_util::arg_string(scope, &args, 2).unwrap_or_default();
     let st = host::state(scope);
-    let Ok(slot) = st.resources.get_mut::<RequestSlot>(rid) else {
+    let Some(slot) = st.requests.get_mut(rid) else {
         return;
     };
     if slot.responder.is_none() {

@@ -346,7 +346,7 @@ impl JsIsolate {
             state.awaiting_response += 1;
             state.live_requests += 1;
             state.immediate = None;
-            state.resources.add(RequestSlot {
+            state.requests.add(RequestSlot {
                 headers: request.headers,
                 body: request.body.map(|b| Rc::new(RefCell::new(Some(b)))),
                 responder: Some(Responder::Dispatching),
@@ -386,8 +386,8 @@ impl JsIsolate {
             return PendingResponse(Pending::Ready(Some(head)));
         }
         // No answer yet: from now on the head comes through a channel.
-        match state.resources.get_mut::<RequestSlot>(rid) {
-            Ok(slot) if matches!(slot.responder, Some(Responder::Dispatching)) => {
+        match state.requests.get_mut(rid) {
+            Some(slot) if matches!(slot.responder, Some(Responder::Dispatching)) => {
                 let (tx, rx) = oneshot::channel();
                 slot.responder = Some(Responder::Channel(tx));
                 PendingResponse(Pending::Waiting(rx))
@@ -547,12 +547,12 @@ impl Core {
             ),
             Budget::Dispatch(_, usage) => (per_request, Some(usage)),
             Budget::Request(r) => match self.isolate.get_slot_mut::<HostState>() {
-                Some(st) => match st.resources.get_mut::<RequestSlot>(r) {
-                    Ok(slot) => (
+                Some(st) => match st.requests.get_mut(r) {
+                    Some(slot) => (
                         per_request.saturating_sub(slot.usage.get().cpu_ns).max(1),
                         Some(slot.usage.clone()),
                     ),
-                    Err(_) => (per_request, None),
+                    None => (per_request, None),
                 },
                 None => (per_request, None),
             },
