@@ -147,9 +147,6 @@ pub fn handle(
     } else {
         Some(Box::pin(body.map_err(Into::into)))
     };
-    // Kept for ctx.passThroughOnException(): the head goes to the origin
-    // if the script fails.
-    let target = origin.map(|o| (o, parts.method.clone(), parts.uri.clone()));
     let mut pending = serving.iso.borrow_mut().dispatch_fetch(IncomingRequest {
         method: parts.method.as_str(),
         url: &url,
@@ -166,7 +163,7 @@ pub fn handle(
         worker,
         script,
         record,
-        target,
+        origin,
         client,
     };
     // Most handlers answer during the dispatch: no timer for those.
@@ -199,8 +196,12 @@ enum Answer {
 struct Answered {
     worker: Rc<Worker>,
     script: SharedScript,
+    /// Also what ctx.passThroughOnException() sends on: the method and
+    /// URL are in it.
     record: RequestRecord,
-    target: Option<(Rc<Origin>, http::Method, http::Uri)>,
+    /// Where a request whose script failed after
+    /// ctx.passThroughOnException() goes.
+    origin: Option<Rc<Origin>>,
     client: ClientInfo,
 }
 
@@ -211,7 +212,7 @@ impl Answered {
             worker,
             script,
             record,
-            target,
+            origin,
             client,
         } = self;
         let name = script.name.as_str();
@@ -221,6 +222,7 @@ impl Answered {
                 worker.record_success(name);
                 if let ResponseBody::PassThrough(pass) = head.body {
                     let error = record.is_tailed().then(|| pass.error.clone());
+                    let target = origin.map(|o| (o, record.method().clone(), record.url().to_owned()));
                     return EdgeFuture::pending(async move {
                         let (res, outcome) = pass_through(&script.name, *pass, target, client).await;
                         recorded(record, res, outcome, error)
@@ -280,7 +282,7 @@ fn recorded(
 async fn pass_through(
     script: &str,
     pass: PassThrough,
-    target: Option<(Rc<Origin>, http::Method, http::Uri)>,
+    target: Option<(Rc<Origin>, http::Method, String)>,
     client: ClientInfo,
 ) -> (Response<EdgeBody>, Outcome) {
     let exception = || {
@@ -292,7 +294,7 @@ async fn pass_through(
             Outcome::Exception,
         )
     };
-    let Some((origin, method, uri)) = target else {
+    let Some((origin, method, url)) = target else {
         tracing::error!(
             script,
             "uncaught exception in fetch handler (no origin to pass through to): {}",
@@ -313,7 +315,8 @@ async fn pass_through(
         "uncaught exception in fetch handler, passing the request to the origin: {}",
         pass.error
     );
-    let Ok(mut request) = Request::builder().method(method).uri(uri).body(()) else {
+    // The absolute URL the script saw: the origin takes its path and query.
+    let Ok(mut request) = Request::builder().method(method).uri(url).body(()) else {
         return exception();
     };
     *request.headers_mut() = pass.headers;
