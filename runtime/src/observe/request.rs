@@ -145,11 +145,6 @@ impl RequestRecord {
         &self.method
     }
 
-    /// The request's absolute URL, as the script saw it.
-    pub fn url(&self) -> &str {
-        &self.url
-    }
-
     /// What the request is: for the log line and the tail.
     pub fn set_request(&mut self, method: http::Method, url: String) {
         self.method = method;

@@ -147,6 +147,10 @@ pub fn handle(
     } else {
         Some(Box::pin(body.map_err(Into::into)))
     };
+    // Kept for ctx.passThroughOnException(): the request goes to the origin
+    // if the script fails. Boxed, as most requests never need it; the
+    // method is in the record.
+    let pass_target = origin.map(|o| Box::new((o, parts.uri)));
     let mut pending = serving.iso.borrow_mut().dispatch_fetch(IncomingRequest {
         method: parts.method.as_str(),
         url: &url,
@@ -163,7 +167,7 @@ pub fn handle(
         worker,
         script,
         record,
-        origin,
+        pass_target,
         client,
     };
     // Most handlers answer during the dispatch: no timer for those.
@@ -196,12 +200,10 @@ enum Answer {
 struct Answered {
     worker: Rc<Worker>,
     script: SharedScript,
-    /// Also what ctx.passThroughOnException() sends on: the method and
-    /// URL are in it.
+    /// Also where ctx.passThroughOnException() finds the method.
     record: RequestRecord,
-    /// Where a request whose script failed after
-    /// ctx.passThroughOnException() goes.
-    origin: Option<Rc<Origin>>,
+    /// The origin and the request's URI, for ctx.passThroughOnException().
+    pass_target: Option<Box<(Rc<Origin>, http::Uri)>>,
     client: ClientInfo,
 }
 
@@ -212,7 +214,7 @@ impl Answered {
             worker,
             script,
             record,
-            origin,
+            pass_target,
             client,
         } = self;
         let name = script.name.as_str();
@@ -222,7 +224,10 @@ impl Answered {
                 worker.record_success(name);
                 if let ResponseBody::PassThrough(pass) = head.body {
                     let error = record.is_tailed().then(|| pass.error.clone());
-                    let target = origin.map(|o| (o, record.method().clone(), record.url().to_owned()));
+                    let target = pass_target.map(|t| {
+                        let (origin, uri) = *t;
+                        (origin, record.method().clone(), uri)
+                    });
                     return EdgeFuture::pending(async move {
                         let (res, outcome) = pass_through(&script.name, *pass, target, client).await;
                         recorded(record, res, outcome, error)
@@ -282,7 +287,7 @@ fn recorded(
 async fn pass_through(
     script: &str,
     pass: PassThrough,
-    target: Option<(Rc<Origin>, http::Method, String)>,
+    target: Option<(Rc<Origin>, http::Method, http::Uri)>,
     client: ClientInfo,
 ) -> (Response<EdgeBody>, Outcome) {
     let exception = || {
@@ -294,7 +299,7 @@ async fn pass_through(
             Outcome::Exception,
         )
     };
-    let Some((origin, method, url)) = target else {
+    let Some((origin, method, uri)) = target else {
         tracing::error!(
             script,
             "uncaught exception in fetch handler (no origin to pass through to): {}",
@@ -315,8 +320,7 @@ async fn pass_through(
         "uncaught exception in fetch handler, passing the request to the origin: {}",
         pass.error
     );
-    // The absolute URL the script saw: the origin takes its path and query.
-    let Ok(mut request) = Request::builder().method(method).uri(url).body(()) else {
+    let Ok(mut request) = Request::builder().method(method).uri(uri).body(()) else {
         return exception();
     };
     *request.headers_mut() = pass.headers;
