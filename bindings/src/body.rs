@@ -203,7 +203,9 @@ fn op_respond(scope: &mut v8::PinScope, args: v8::FunctionCallbackArguments, _rv
     } else {
         read_header_args(scope, &args, 3)
     };
-    respond_from_args(scope, &args, headers);
+    if let Some((rid, flags, body)) = response_from_args(scope, &args) {
+        send_head(host::state(scope), rid, flags, body, |_| headers);
+    }
 }
 
 /// `(requestId, status, body, contentType)`: a response whose only header
@@ -271,31 +273,16 @@ fn known_content_type(known: u32) -> Option<http::HeaderValue> {
 }
 
 /// Hands request `rid` a head whose only header is content type `known`
-/// (see [`known_content_type`]). When the request is over with it, the
-/// response's headers go in the request's own header map, emptied: a map
-/// neither dropped nor allocated.
+/// (see [`known_content_type`]), in the request's own header map, emptied,
+/// when the request is over with it: a map neither dropped nor allocated.
 fn send_typed_head(st: &mut host::HostState, rid: u32, flags: u32, known: u32, body: ResponseBody) {
-    let status = u16::try_from(flags & !RESPOND_DONE).unwrap_or(500);
-    let typed = |mut headers: http::HeaderMap| {
+    send_head(st, rid, flags, body, |mut headers| {
         headers.clear();
         if let Some(value) = known_content_type(known) {
             headers.insert(http::header::CONTENT_TYPE, value);
         }
-        Ok(ResponseHead { status, headers, body })
-    };
-    if flags & RESPOND_DONE != 0 {
-        st.respond_and_finish_with(rid, typed);
-    } else {
-        st.respond(rid, typed(http::HeaderMap::new()));
-    }
-}
-
-/// The shared part of the respond ops: request id, status and body from
-/// arguments 0 to 2, then the head goes to the request.
-fn respond_from_args(scope: &mut v8::PinScope, args: &v8::FunctionCallbackArguments, headers: http::HeaderMap) {
-    if let Some((rid, flags, body)) = response_from_args(scope, args) {
-        send_head(host::state(scope), rid, flags, headers, body);
-    }
+        headers
+    });
 }
 
 /// Request id, status (with flags) and body from arguments 0 to 2; `None`
@@ -344,14 +331,28 @@ fn response_from_args(
 }
 
 /// Hands request `rid` its response head; `flags` is the status, possibly
-/// with [`RESPOND_DONE`].
-fn send_head(st: &mut host::HostState, rid: u32, flags: u32, headers: http::HeaderMap, body: ResponseBody) {
+/// with [`RESPOND_DONE`]. `headers` makes the head's header map from a
+/// spare one: the request's own when the request is over with this
+/// response (it has no more use for it), a new empty one otherwise.
+fn send_head(
+    st: &mut host::HostState,
+    rid: u32,
+    flags: u32,
+    body: ResponseBody,
+    headers: impl FnOnce(http::HeaderMap) -> http::HeaderMap,
+) {
     let status = u16::try_from(flags & !RESPOND_DONE).unwrap_or(500);
-    let head = Ok(ResponseHead { status, headers, body });
+    let head = |spare| {
+        Ok(ResponseHead {
+            status,
+            headers: headers(spare),
+            body,
+        })
+    };
     if flags & RESPOND_DONE != 0 {
         st.respond_and_finish(rid, head);
     } else {
-        st.respond(rid, head);
+        st.respond(rid, head(http::HeaderMap::new()));
     }
 }
 

@@ -270,15 +270,10 @@ impl HostState {
     }
 
     /// Delivers a response head for request `id` and frees the request:
-    /// `respond` and `request_done` in one.
-    pub fn respond_and_finish(&mut self, id: u32, head: HeadResult) {
-        self.respond_and_finish_with(id, |_| head);
-    }
-
-    /// As [`HostState::respond_and_finish`], with the head made from the
+    /// `respond` and `request_done` in one. The head is made from the
     /// request's headers, which are of no more use to the request: their
     /// map can carry the response's headers without a new allocation.
-    pub fn respond_and_finish_with(&mut self, id: u32, head: impl FnOnce(http::HeaderMap) -> HeadResult) {
+    pub fn respond_and_finish(&mut self, id: u32, head: impl FnOnce(http::HeaderMap) -> HeadResult) {
         if let Some(slot) = self.requests.take(id) {
             self.live_requests = self.live_requests.saturating_sub(1);
             if let Some(responder) = slot.responder {

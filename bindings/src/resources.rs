@@ -130,8 +130,10 @@ impl<T> Default for IdTable<T> {
 const ID_TABLE_MIN: usize = 16;
 
 impl<T> IdTable<T> {
+    /// Where value `id` lives (0 while the table has no places: no
+    /// lookup finds anything there).
     fn place(&self, id: u32) -> usize {
-        id as usize & (self.places.len() - 1)
+        id as usize & self.places.len().wrapping_sub(1)
     }
 
     /// Stores `value` and returns its id.
@@ -162,7 +164,7 @@ impl<T> IdTable<T> {
 
     /// Value `id`, if it is there.
     pub fn get(&self, id: u32) -> Option<&T> {
-        match self.places.get(id as usize & self.places.len().wrapping_sub(1))? {
+        match self.places.get(self.place(id))? {
             Some((held, value)) if *held == id => Some(value),
             _ => None,
         }
@@ -170,8 +172,8 @@ impl<T> IdTable<T> {
 
     /// Value `id`, mutably, if it is there.
     pub fn get_mut(&mut self, id: u32) -> Option<&mut T> {
-        let mask = self.places.len().wrapping_sub(1);
-        match self.places.get_mut(id as usize & mask)? {
+        let place = self.place(id);
+        match self.places.get_mut(place)? {
             Some((held, value)) if *held == id => Some(value),
             _ => None,
         }
@@ -179,8 +181,8 @@ impl<T> IdTable<T> {
 
     /// Removes value `id` and returns it, if it is there.
     pub fn take(&mut self, id: u32) -> Option<T> {
-        let mask = self.places.len().wrapping_sub(1);
-        let place = self.places.get_mut(id as usize & mask)?;
+        let place = self.place(id);
+        let place = self.places.get_mut(place)?;
         if !matches!(place, Some((held, _)) if *held == id) {
             return None;
         }
