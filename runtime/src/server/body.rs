@@ -22,10 +22,29 @@ pub enum EdgeBody {
     Stream(mpsc::Receiver<BodyChunk>),
     /// The origin's response body, as it arrives (drop-in proxy).
     Upstream(hyper::body::Incoming),
-    /// A script request's body, with the request's record, which reports
-    /// the request when the body is over (sent, or dropped with the
-    /// connection).
-    Recorded(Box<(EdgeBody, RequestRecord)>),
+    /// A script request's body, with the request's record.
+    Recorded(Box<Recorded>),
+}
+
+/// A script request's response body with the request's record, which
+/// reports the request when the body is over (sent, or dropped with the
+/// connection). Boxed when the request arrives, so that the edge moves a
+/// pointer through its steps rather than the record.
+pub struct Recorded {
+    /// The response body; empty until the response is known.
+    pub body: EdgeBody,
+    /// The request's record.
+    pub record: RequestRecord,
+}
+
+impl Recorded {
+    /// The record of a request whose response is not known yet.
+    pub fn new(record: RequestRecord) -> Box<Recorded> {
+        Box::new(Recorded {
+            body: EdgeBody::Empty,
+            record,
+        })
+    }
 }
 
 impl EdgeBody {
@@ -68,7 +87,7 @@ impl http_body::Body for EdgeBody {
                 Poll::Pending => Poll::Pending,
             },
             EdgeBody::Upstream(body) => Pin::new(body).poll_frame(cx).map_err(|e| Box::new(e) as BoxError),
-            EdgeBody::Recorded(inner) => Pin::new(&mut inner.0).poll_frame(cx),
+            EdgeBody::Recorded(inner) => Pin::new(&mut inner.body).poll_frame(cx),
         }
     }
 
@@ -78,7 +97,7 @@ impl http_body::Body for EdgeBody {
             EdgeBody::Full(b) => b.is_none(),
             EdgeBody::Stream(_) => false,
             EdgeBody::Upstream(body) => body.is_end_stream(),
-            EdgeBody::Recorded(inner) => inner.0.is_end_stream(),
+            EdgeBody::Recorded(inner) => inner.body.is_end_stream(),
         }
     }
 
@@ -89,7 +108,7 @@ impl http_body::Body for EdgeBody {
             EdgeBody::Full(None) => SizeHint::with_exact(0),
             EdgeBody::Stream(_) => SizeHint::default(),
             EdgeBody::Upstream(body) => body.size_hint(),
-            EdgeBody::Recorded(inner) => inner.0.size_hint(),
+            EdgeBody::Recorded(inner) => inner.body.size_hint(),
         }
     }
 }

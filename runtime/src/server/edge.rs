@@ -3,6 +3,7 @@
 //! failure) into an HTTP response. Requests that match no route, and
 //! failed ones whose script asked for it, go to the origin (`proxy.rs`).
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::pin::Pin;
 use std::rc::Rc;
@@ -17,7 +18,7 @@ use islet_bindings::fetch::body::OutBody;
 use islet_bindings::http_types::{HeadResult, PassThrough, RequestBody, ResponseBody, ResponseHead};
 use tokio::sync::oneshot::error::TryRecvError;
 
-use super::body::EdgeBody;
+use super::body::{EdgeBody, Recorded};
 use super::outcome;
 use super::proxy::{ClientInfo, Origin};
 use crate::isolate::IncomingRequest;
@@ -64,8 +65,12 @@ impl EdgeFuture {
     }
 }
 
+/// hyper's service future itself: the edge never fails a request at this
+/// level (errors are responses), and a future of its own rather than an
+/// `async` block around this one saves moving the response through one
+/// more state machine.
 impl Future for EdgeFuture {
-    type Output = Response<EdgeBody>;
+    type Output = Result<Response<EdgeBody>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.get_mut() {
@@ -76,9 +81,9 @@ impl Future for EdgeFuture {
                     cx.waker().wake_by_ref();
                     return Poll::Pending;
                 }
-                res.take().map_or(Poll::Pending, Poll::Ready)
+                res.take().map_or(Poll::Pending, |res| Poll::Ready(Ok(res)))
             }
-            EdgeFuture::Pending(fut) => fut.as_mut().poll(cx),
+            EdgeFuture::Pending(fut) => fut.as_mut().poll(cx).map(Ok),
         }
     }
 }
@@ -122,25 +127,35 @@ pub fn handle(
     let url = request_url(&parts, authority, client.tls);
     let log_level = worker.observability().request_log;
     if let Some(wait) = worker.throttled(&script.name) {
-        let mut record = RequestRecord::new(worker.script_stats(&script.name), log_level, arrived, request_id);
-        record.set_request(parts.method, url);
+        let mut rec = Recorded::new(RequestRecord::new(
+            worker.script_stats(&script.name),
+            log_level,
+            arrived,
+            request_id,
+        ));
+        rec.record.set_request(parts.method, url);
         let res = outcome::throttled_response(&script.name, wait);
-        return EdgeFuture::ready(recorded(record, res, Outcome::Throttled, None));
+        return EdgeFuture::ready(recorded(rec, res, Outcome::Throttled, None));
     }
     let serving = match worker.isolate_for(&script, arrived) {
         Ok(serving) => serving,
         Err(e) => {
             tracing::error!(script = %script.name, %request_id, error = %e, "script failed to load");
-            let mut record = RequestRecord::new(worker.script_stats(&script.name), log_level, arrived, request_id);
-            record.set_request(parts.method, url);
-            let error = record.is_tailed().then(|| e.to_string());
+            let mut rec = Recorded::new(RequestRecord::new(
+                worker.script_stats(&script.name),
+                log_level,
+                arrived,
+                request_id,
+            ));
+            rec.record.set_request(parts.method, url);
+            let error = rec.record.is_tailed().then(|| e.to_string());
             let res = plain(StatusCode::INTERNAL_SERVER_ERROR, "The script failed to start.\n");
-            return EdgeFuture::ready(recorded(record, res, Outcome::LoadFailed, error));
+            return EdgeFuture::ready(recorded(rec, res, Outcome::LoadFailed, error));
         }
     };
-    let mut record = RequestRecord::new(serving.stats, log_level, arrived, request_id);
+    let mut rec = Recorded::new(RequestRecord::new(serving.stats, log_level, arrived, request_id));
     if serving.cold_start {
-        record.set_cold_start();
+        rec.record.set_cold_start();
     }
     let body: Option<RequestBody> = if body.is_end_stream() {
         None
@@ -157,16 +172,16 @@ pub fn handle(
         headers: parts.headers,
         body,
         request_id: request_id.0,
-        usage: record.usage(),
+        usage: rec.record.usage(),
     });
-    record.set_request(parts.method, url);
+    rec.record.set_request(parts.method, url);
     let wall = serving.iso.borrow().limits().wall;
     drop(serving.iso);
     let in_burst = worker.in_burst(arrived);
     let answered = Answered {
         worker,
         script,
-        record,
+        rec,
         pass_target,
         client,
     };
@@ -181,7 +196,8 @@ pub fn handle(
                 Ok(Err(_)) => Answer::Lost,
                 Err(_) => Answer::WallTime(wall),
             };
-            answered.respond(answer).await
+            let Ok(res) = answered.respond(answer).await;
+            res
         }),
     }
 }
@@ -200,8 +216,9 @@ enum Answer {
 struct Answered {
     worker: Rc<Worker>,
     script: SharedScript,
-    /// Also where ctx.passThroughOnException() finds the method.
-    record: RequestRecord,
+    /// The request's record, boxed with room for the response body; also
+    /// where ctx.passThroughOnException() finds the method.
+    rec: Box<Recorded>,
     /// The origin and the request's URI, for ctx.passThroughOnException().
     pass_target: Option<Box<(Rc<Origin>, http::Uri)>>,
     client: ClientInfo,
@@ -213,24 +230,24 @@ impl Answered {
         let Answered {
             worker,
             script,
-            record,
+            rec,
             pass_target,
             client,
         } = self;
         let name = script.name.as_str();
-        let request_id = record.id();
+        let request_id = rec.record.id();
         let (res, outcome, error) = match answer {
             Answer::Head(Ok(head)) => {
                 worker.record_success(name);
                 if let ResponseBody::PassThrough(pass) = head.body {
-                    let error = record.is_tailed().then(|| pass.error.clone());
+                    let error = rec.record.is_tailed().then(|| pass.error.clone());
                     let target = pass_target.map(|t| {
                         let (origin, uri) = *t;
-                        (origin, record.method().clone(), uri)
+                        (origin, rec.record.method().clone(), uri)
                     });
                     return EdgeFuture::pending(async move {
                         let (res, outcome) = pass_through(&script.name, *pass, target, client).await;
-                        recorded(record, res, outcome, error)
+                        recorded(rec, res, outcome, error)
                     });
                 }
                 (build_response(head), Outcome::Ok, None)
@@ -245,7 +262,7 @@ impl Answered {
                     FailureKind::Memory => Outcome::MemoryLimit,
                     FailureKind::Discarded => Outcome::Discarded,
                 };
-                let error = record.is_tailed().then(|| failure.message.clone());
+                let error = rec.record.is_tailed().then(|| failure.message.clone());
                 (outcome::failure_response(name, request_id, &failure), outcome, error)
             }
             Answer::Lost => (outcome::discarded_response(name, request_id), Outcome::Discarded, None),
@@ -255,7 +272,7 @@ impl Answered {
                 None,
             ),
         };
-        EdgeFuture::ready(recorded(record, res, outcome, error))
+        EdgeFuture::ready(recorded(rec, res, outcome, error))
     }
 }
 
@@ -272,13 +289,16 @@ fn request_url(parts: &http::request::Parts, authority: &str, tls: bool) -> Stri
 /// Attaches the request's record to its response: it is reported when
 /// the body has been sent (or the client went away).
 fn recorded(
-    mut record: RequestRecord,
+    mut rec: Box<Recorded>,
     res: Response<EdgeBody>,
     outcome: Outcome,
     error: Option<String>,
 ) -> Response<EdgeBody> {
-    record.set_outcome(res.status().as_u16(), outcome, error);
-    res.map(|body| EdgeBody::Recorded(Box::new((body, record))))
+    rec.record.set_outcome(res.status().as_u16(), outcome, error);
+    res.map(|body| {
+        rec.body = body;
+        EdgeBody::Recorded(rec)
+    })
 }
 
 /// Sends a request whose script failed after `ctx.passThroughOnException()`

@@ -258,8 +258,7 @@ where
         let origin = shared.origin.clone();
         // `handle` does the synchronous part (routing, dispatch) at once;
         // its future is small when the script answered during it.
-        let response = edge::handle(worker, req, origin, client);
-        async move { Ok::<_, std::convert::Infallible>(response.await) }
+        edge::handle(worker, req, origin, client)
     });
     let io = TokioIo::new(io);
     let result = match protocol {
