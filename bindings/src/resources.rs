@@ -138,14 +138,22 @@ impl<T> IdTable<T> {
 
     /// Stores `value` and returns its id.
     pub fn add(&mut self, value: T) -> u32 {
+        self.add_with(|| value)
+    }
+
+    /// Stores the value `make` returns and returns its id. The value is
+    /// made where it is stored: a large one is not copied twice on its
+    /// way in, as it is when passed to [`IdTable::add`].
+    pub fn add_with(&mut self, make: impl FnOnce() -> T) -> u32 {
         if self.places.is_empty() || self.len * 2 >= self.places.len() {
             self.grow();
         }
         loop {
             self.next_id = self.next_id.wrapping_add(1).max(1);
             let place = self.place(self.next_id);
-            if self.places[place].is_none() {
-                self.places[place] = Some((self.next_id, value));
+            let entry = &mut self.places[place];
+            if entry.is_none() {
+                entry.replace((self.next_id, make()));
                 self.len += 1;
                 return self.next_id;
             }

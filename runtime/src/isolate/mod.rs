@@ -346,7 +346,7 @@ impl JsIsolate {
             state.awaiting_response += 1;
             state.live_requests += 1;
             state.immediate = None;
-            state.requests.add(RequestSlot {
+            state.requests.add_with(|| RequestSlot {
                 headers: request.headers,
                 body: request.body.map(|b| Rc::new(RefCell::new(Some(b)))),
                 responder: Some(Responder::Dispatching),
