@@ -98,8 +98,10 @@ impl HistogramShard {
 
     /// Records one value, in nanoseconds.
     pub fn observe_ns(&self, ns: u64) {
-        // Bounds are inclusive upper bounds (Prometheus' `le`).
-        let bucket = self.bounds.partition_point(|b| *b < ns);
+        // Bounds are inclusive upper bounds (Prometheus' `le`). A scan
+        // from the bottom: most values fall in the first buckets, where it
+        // stops after a compare or two, sooner than a binary search.
+        let bucket = self.bounds.iter().position(|b| ns <= *b).unwrap_or(self.bounds.len());
         if let Some(c) = self.counts.get(bucket) {
             add_own(c, 1);
         }
