@@ -153,6 +153,7 @@ impl<T> IdTable<T> {
             let place = self.place(self.next_id);
             let entry = &mut self.places[place];
             if entry.is_none() {
+                // The place is empty: `replace` returns `None`.
                 entry.replace((self.next_id, make()));
                 self.len += 1;
                 return self.next_id;

@@ -126,14 +126,15 @@ pub fn handle(
     let request_id = next_request_id();
     let url = request_url(&parts, authority, client.tls);
     let log_level = worker.observability().request_log;
+    // The record of a request that ends before its script runs.
+    let unserved = |method, url| {
+        let stats = worker.script_stats(&script.name);
+        let mut rec = Recorded::new(RequestRecord::new(stats, log_level, arrived, request_id));
+        rec.record.set_request(method, url);
+        rec
+    };
     if let Some(wait) = worker.throttled(&script.name) {
-        let mut rec = Recorded::new(RequestRecord::new(
-            worker.script_stats(&script.name),
-            log_level,
-            arrived,
-            request_id,
-        ));
-        rec.record.set_request(parts.method, url);
+        let rec = unserved(parts.method, url);
         let res = outcome::throttled_response(&script.name, wait);
         return EdgeFuture::ready(recorded(rec, res, Outcome::Throttled, None));
     }
@@ -141,13 +142,7 @@ pub fn handle(
         Ok(serving) => serving,
         Err(e) => {
             tracing::error!(script = %script.name, %request_id, error = %e, "script failed to load");
-            let mut rec = Recorded::new(RequestRecord::new(
-                worker.script_stats(&script.name),
-                log_level,
-                arrived,
-                request_id,
-            ));
-            rec.record.set_request(parts.method, url);
+            let rec = unserved(parts.method, url);
             let error = rec.record.is_tailed().then(|| e.to_string());
             let res = plain(StatusCode::INTERNAL_SERVER_ERROR, "The script failed to start.\n");
             return EdgeFuture::ready(recorded(rec, res, Outcome::LoadFailed, error));
