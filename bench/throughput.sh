@@ -4,6 +4,9 @@
 # Each server is pinned to one CPU (SERVER_CPU, default 0) with taskset and wrk
 # to another (WRK_CPU, default 1), so every server gets exactly one core.
 #   islet   : `islet serve --workers 1` (one isolate thread).
+#   islet-pgo: the same, built with profile-guided optimisation by
+#             deploy/build-pgo.sh (the release binary to ship). Not in the
+#             default set.
 #   hyper   : `islet-bench-origin`, a bare hyper HTTP/1.1 server on one tokio
 #             thread answering a fixed body: the floor any hyper-based server
 #             (islet, Deno) starts from. Not in the default set.
@@ -15,6 +18,7 @@
 # Usage: bench/throughput.sh            # islet, Deno and workerd
 #        SERVERS="deno workerd" bench/throughput.sh
 #        SERVERS="islet deno hyper" bench/throughput.sh
+#        SERVERS="islet islet-pgo deno" bench/throughput.sh   # after deploy/build-pgo.sh
 #        ROUNDS=3 SERVERS="islet deno" bench/throughput.sh
 #
 # On a shared machine one run can land in a busy spell: ROUNDS=N runs the
@@ -35,6 +39,7 @@
 #   PEERS_DIR      cache folder for Deno and workerd     [/work/peers]
 #   NO_INSTALL=1   never install missing peers/wrk; skip them instead
 #   ISLET_BIN      islet binary                          [<repo>/target/release/islet]
+#   ISLET_PGO_BIN  islet built by deploy/build-pgo.sh    [<repo>/target/pgo/islet]
 #   ORIGIN_BIN     bare hyper server                     [<repo>/target/release/islet-bench-origin]
 #   ISLET_PORT / DENO_PORT / WORKERD_PORT                [9100 / 9101 / 9102]
 #   WRK_THREADS / WRK_CONNS / WRK_DURATION               [1 / 64 / 10s]
@@ -53,6 +58,7 @@ ROUND=1
 PEERS_DIR="${PEERS_DIR:-/work/peers}"
 NO_INSTALL="${NO_INSTALL:-0}"
 ISLET_BIN="${ISLET_BIN:-$REPO_DIR/target/release/islet}"
+ISLET_PGO_BIN="${ISLET_PGO_BIN:-$REPO_DIR/target/pgo/islet}"
 ORIGIN_BIN="${ORIGIN_BIN:-$REPO_DIR/target/release/islet-bench-origin}"
 HYPER_PORT="${HYPER_PORT:-9103}"
 ISLET_PORT="${ISLET_PORT:-9100}"
@@ -270,10 +276,12 @@ start_server() {
 }
 
 # ---------------------------------------------------------------- servers
+# run_islet NAME BIN HINT: islet from BIN, reported as NAME; HINT says how to build BIN.
 run_islet() {
-  if [[ ! -x "$ISLET_BIN" ]]; then
-    log "islet: $ISLET_BIN not found; run \`cargo build --release\` first. Skipping islet."
-    add_result islet "-" "skipped" "-" "not built"
+  local name="$1" bin="$2" hint="$3"
+  if [[ ! -x "$bin" ]]; then
+    log "$name: $bin not found; $hint first. Skipping $name."
+    add_result "$name" "-" "skipped" "-" "not built"
     return
   fi
   local data
@@ -282,11 +290,11 @@ run_islet() {
   cp "$SCRIPT_DIR/fixtures/hello.js" "$data/scripts/hello.js"
   printf '[{"pattern": "*/*", "script": "hello"}]\n' >"$data/routes.json"
   local version
-  version="$(timeout 5 "$ISLET_BIN" --version 2>/dev/null | head -n1)"; version="${version:-islet}"
-  log "islet: starting $ISLET_BIN on 127.0.0.1:$ISLET_PORT (data dir $data)"
-  start_server islet "$ISLET_PORT" "$ISLET_BIN" serve --admin-listen 127.0.0.1:0 --workers 1 --listen "127.0.0.1:$ISLET_PORT" --data-dir "$data" \
-    || { add_result islet "$version" "n/a" "n/a" "failed to start"; return; }
-  bench_server islet "$version" "$ISLET_PORT" "$STARTED_PID"
+  version="$(timeout 5 "$bin" --version 2>/dev/null | head -n1)"; version="${version:-islet}"
+  log "$name: starting $bin on 127.0.0.1:$ISLET_PORT (data dir $data)"
+  start_server "$name" "$ISLET_PORT" "$bin" serve --admin-listen 127.0.0.1:0 --workers 1 --listen "127.0.0.1:$ISLET_PORT" --data-dir "$data" \
+    || { add_result "$name" "$version" "n/a" "n/a" "failed to start"; return; }
+  bench_server "$name" "$version" "$ISLET_PORT" "$STARTED_PID"
   stop_server "$STARTED_PID"
 }
 
@@ -338,11 +346,12 @@ for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
   (( ROUNDS > 1 )) && log "round $ROUND of $ROUNDS"
   for s in $SERVERS; do
     case "$s" in
-      islet) run_islet ;;
+      islet) run_islet islet "$ISLET_BIN" "run \`cargo build --release\`" ;;
+      islet-pgo) run_islet islet-pgo "$ISLET_PGO_BIN" "run deploy/build-pgo.sh" ;;
       deno) run_deno ;;
       workerd) run_workerd ;;
       hyper) run_hyper ;;
-      *) log "unknown server '$s' (known: islet deno workerd hyper)" ;;
+      *) log "unknown server '$s' (known: islet islet-pgo deno workerd hyper)" ;;
     esac
   done
 done
