@@ -37,9 +37,16 @@ class Request {
   #cf = undefined;
   #rid = 0; // incoming request whose Headers object is not built yet
 
+  // Kept small, with the work in #init, so that V8's optimising compiler
+  // inlines it where requests are made (a constructor over its bytecode
+  // limit is called through a generic construct stub instead).
   constructor(input, init = undefined) {
     if (input === incoming) return;
     if (arguments.length === 0) throw new TypeError("Failed to construct 'Request': 1 argument required, but only 0 present.");
+    this.#init(input, init);
+  }
+
+  #init(input, init) {
     let source = null;
     if (input instanceof Request) {
       source = input;

@@ -15,7 +15,6 @@ const REASON = /^[\t\x20-\x7e\x80-\xff]*$/;
 function isNullBodyStatus(status) {
   return status === 101 || status === 103 || status === 204 || status === 205 || status === 304;
 }
-const EMPTY_INIT = primordials.ObjectFreeze({});
 const REDIRECT_STATUS = { 301: true, 302: true, 303: true, 307: true, 308: true };
 
 class Response {
@@ -30,8 +29,17 @@ class Response {
   #url = "";
   #redirected = false;
 
+  // Kept small, with the work in #init and #setBody, so that V8's
+  // optimising compiler inlines it into the handler that makes the
+  // response (a constructor over its bytecode limit is called through a
+  // generic construct stub instead).
   constructor(body = null, init = undefined) {
-    init = init === undefined || init === null ? EMPTY_INIT : init;
+    if (init !== undefined && init !== null) this.#init(init);
+    if (body !== null && body !== undefined) this.#setBody(body);
+    else this.#body = InnerBody.none();
+  }
+
+  #init(init) {
     if (typeof init !== "object") throw new TypeError("Failed to construct 'Response': cannot convert init to a dictionary.");
     if (init.status !== undefined) {
       const status = +init.status;
@@ -49,19 +57,18 @@ class Response {
       this.#headers = new Headers(init.headers);
       headersSetGuard(this.#headers, "response");
     }
-    if (body !== null && body !== undefined) {
-      if (isNullBodyStatus(this.#status)) {
-        throw new TypeError("Failed to construct 'Response': Response with null body status cannot have body");
-      }
-      const inner = InnerBody.extract(body);
-      const type = inner.contentType;
-      this.#body = inner;
-      if (type !== null) {
-        if (this.#headers === null) this.#contentType = type;
-        else if (!this.#headers.has("content-type")) headersAppendTrusted(this.#headers, "content-type", type);
-      }
-    } else {
-      this.#body = InnerBody.none();
+  }
+
+  #setBody(body) {
+    if (isNullBodyStatus(this.#status)) {
+      throw new TypeError("Failed to construct 'Response': Response with null body status cannot have body");
+    }
+    const inner = InnerBody.extract(body);
+    const type = inner.contentType;
+    this.#body = inner;
+    if (type !== null) {
+      if (this.#headers === null) this.#contentType = type;
+      else if (!this.#headers.has("content-type")) headersAppendTrusted(this.#headers, "content-type", type);
     }
   }
 
