@@ -16,7 +16,8 @@
 #
 # Needs: llvm-profdata of the compiler's LLVM (`rustup component add
 # llvm-tools`), and wrk (Debian package `wrk`) to drive the traffic. Two
-# whole release builds: about 15 minutes on two cores.
+# whole release builds: about 16 minutes on two cores the first time, less
+# when run again (the builds are kept in PGO_DIR).
 #
 # Environment (defaults in brackets):
 #   PGO_DIR        where builds, counts and the profile go   [<repo>/target/pgo]
