@@ -16,8 +16,8 @@
 #
 # Needs: llvm-profdata of the compiler's LLVM (`rustup component add
 # llvm-tools`), and wrk (Debian package `wrk`) to drive the traffic. Two
-# whole release builds: about 16 minutes on two cores the first time, less
-# when run again (the builds are kept in PGO_DIR).
+# whole release builds: about 16 minutes on two cores the first time;
+# again, the instrumented build is incremental and the final one is not.
 #
 # Environment (defaults in brackets):
 #   PGO_DIR        where builds, counts and the profile go   [<repo>/target/pgo]
@@ -74,6 +74,8 @@ for _ in $(seq 1 100); do
   kill -0 $SERVER 2>/dev/null || die "the training server stopped; see $TRAIN/server.log"
   sleep 0.2
 done
+curl -s -o /dev/null "http://127.0.0.1:$PGO_PORT/" \
+  || die "the training server did not answer on port $PGO_PORT within 20 s (port taken? set PGO_PORT); see $TRAIN/server.log"
 
 cat >"$TRAIN/kv.js" <<'JS'
 // Training script: reads and writes a KV namespace.
@@ -147,6 +149,9 @@ step "3/4 merging the counts"
 printf '[pgo]   %s (%s)\n' "$PROFILE" "$(du -h "$PROFILE" | cut -f1)" >&2
 
 step "4/4 building islet with the profile (a whole release build, about 7 minutes)"
+# From scratch: cargo does not notice that the profile's contents changed,
+# and would keep code optimised with the last run's counts.
+rm -rf "$PGO_DIR/optimized"
 build "$PGO_DIR/optimized" "-Cprofile-use=$PROFILE"
 cp "$PGO_DIR/optimized/$HOST/release/islet" "$PGO_DIR/islet"
 
